@@ -1,0 +1,175 @@
+#include "ops.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <thread>
+
+namespace eddy::ops {
+
+std::vector<float> LoadF32(const SafeTensors& st, const std::string& name,
+                           const std::vector<int64_t>& shape) {
+  return ToFloat32(st.Get(name, shape));
+}
+
+WeightMatrix WeightMatrix::Load(const SafeTensors& st, const std::string& name,
+                                const std::vector<int64_t>& shape) {
+  const TensorView& t = st.Get(name, shape);
+  if (shape.empty()) throw ModelError("tensor '" + name + "': a matrix needs a shape");
+  WeightMatrix w;
+  w.rows_ = static_cast<int>(shape[0]);
+  w.cols_ = static_cast<int>(t.numel() / std::max<int64_t>(1, shape[0]));
+  switch (t.dtype) {
+    case DType::kF32:
+    case DType::kBF16:
+      w.dtype_ = t.dtype;
+      w.data_ = t.data;
+      break;
+    case DType::kF16:
+      w.owned_ = ToFloat32(t);
+      w.dtype_ = DType::kF32;
+      w.data_ = w.owned_.data();
+      break;
+    case DType::kI64:
+      throw ModelError("tensor '" + name + "' is I64, expected floating point weights");
+  }
+  return w;
+}
+
+WeightMatrix WeightMatrix::FromOwned(std::vector<float> data, int rows, int cols) {
+  WeightMatrix w;
+  w.rows_ = rows;
+  w.cols_ = cols;
+  w.dtype_ = DType::kF32;
+  w.owned_ = std::move(data);
+  w.data_ = w.owned_.data();
+  return w;
+}
+
+namespace {
+
+// bf16 -> f32 for a block of rows, so that the product can run through Eigen's GEMM.
+void ConvertRows(const uint16_t* src, int rows, int cols, float* dst) {
+  const size_t n = static_cast<size_t>(rows) * cols;
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t bits = static_cast<uint32_t>(src[i]) << 16;
+    std::memcpy(dst + i, &bits, 4);
+  }
+}
+
+}  // namespace
+
+void WeightMatrix::MatMulT(const float* x, int n, float* y) const {
+  ConstMatMap X(x, n, cols_);
+  MatMap Y(y, n, rows_);
+  if (dtype_ == DType::kF32) {
+    ConstMatMap W(static_cast<const float*>(data_), rows_, cols_);
+    Y.noalias() = X * W.transpose();
+    return;
+  }
+  // bf16: convert a tile of output rows at a time and multiply it; tiles run in parallel.
+  const int tile = 64;
+  const int tiles = (rows_ + tile - 1) / tile;
+  const auto* src = static_cast<const uint16_t*>(data_);
+#pragma omp parallel
+  {
+    std::vector<float> buf(static_cast<size_t>(tile) * cols_);
+#pragma omp for schedule(static)
+    for (int t = 0; t < tiles; ++t) {
+      const int r0 = t * tile, r1 = std::min(rows_, r0 + tile);
+      ConvertRows(src + static_cast<size_t>(r0) * cols_, r1 - r0, cols_, buf.data());
+      ConstMatMap W(buf.data(), r1 - r0, cols_);
+      Y.middleCols(r0, r1 - r0).noalias() = X * W.transpose();
+    }
+  }
+}
+
+void WeightMatrix::Row(int r, float* out) const {
+  if (dtype_ == DType::kF32) {
+    std::memcpy(out, static_cast<const float*>(data_) + static_cast<size_t>(r) * cols_,
+                sizeof(float) * cols_);
+  } else {
+    ConvertRows(static_cast<const uint16_t*>(data_) + static_cast<size_t>(r) * cols_, 1, cols_,
+                out);
+  }
+}
+
+void WeightMatrix::AddRow(int r, float* out) const {
+  if (dtype_ == DType::kF32) {
+    const float* src = static_cast<const float*>(data_) + static_cast<size_t>(r) * cols_;
+    for (int i = 0; i < cols_; ++i) out[i] += src[i];
+  } else {
+    const uint16_t* src = static_cast<const uint16_t*>(data_) + static_cast<size_t>(r) * cols_;
+    for (int i = 0; i < cols_; ++i) out[i] += Bf16ToFloat(src[i]);
+  }
+}
+
+Linear Linear::Load(const SafeTensors& st, const std::string& prefix, int out, int in,
+                    bool has_bias) {
+  Linear l;
+  l.weight = WeightMatrix::Load(st, prefix + ".weight", {out, in});
+  if (has_bias) l.bias = LoadF32(st, prefix + ".bias", {out});
+  return l;
+}
+
+void Linear::Forward(const float* x, int n, float* y) const {
+  weight.MatMulT(x, n, y);
+  if (!bias.empty()) {
+    MatMap Y(y, n, out());
+    Y.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(bias.data(), out());
+  }
+}
+
+Mat Linear::Forward(const Mat& x) const {
+  Mat y(x.rows(), out());
+  Forward(x.data(), static_cast<int>(x.rows()), y.data());
+  return y;
+}
+
+void RmsNorm(const float* x, const float* weight, int n, float eps, float* y) {
+  double ss = 0.0;
+  for (int i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  const float inv = 1.0f / std::sqrt(static_cast<float>(ss / n) + eps);
+  for (int i = 0; i < n; ++i) y[i] = weight[i] * (x[i] * inv);
+}
+
+void RmsNormRows(Mat& x, const std::vector<float>& weight, float eps) {
+  for (Eigen::Index r = 0; r < x.rows(); ++r) {
+    float* row = x.row(r).data();
+    RmsNorm(row, weight.data(), static_cast<int>(x.cols()), eps, row);
+  }
+}
+
+void LayerNormRows(Mat& x, const std::vector<float>& weight, const std::vector<float>& bias,
+                   float eps) {
+  const int n = static_cast<int>(x.cols());
+  for (Eigen::Index r = 0; r < x.rows(); ++r) {
+    float* row = x.row(r).data();
+    double mean = 0.0;
+    for (int i = 0; i < n; ++i) mean += row[i];
+    mean /= n;
+    double var = 0.0;
+    for (int i = 0; i < n; ++i) var += (row[i] - mean) * (row[i] - mean);
+    var /= n;
+    const float inv = 1.0f / std::sqrt(static_cast<float>(var) + eps);
+    for (int i = 0; i < n; ++i) {
+      row[i] = (row[i] - static_cast<float>(mean)) * inv * weight[i] + bias[i];
+    }
+  }
+}
+
+float Silu(float x) { return x / (1.0f + std::exp(-x)); }
+
+float GeluErf(float x) { return 0.5f * x * (1.0f + std::erf(x * static_cast<float>(M_SQRT1_2))); }
+
+void SetNumThreads(int n) {
+  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  omp_set_num_threads(n);
+  Eigen::setNbThreads(n);
+}
+
+int NumThreads() { return omp_get_max_threads(); }
+
+}  // namespace eddy::ops
