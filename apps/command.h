@@ -38,6 +38,6 @@ void AddModelOptions(CLI::App& cmd, ModelOptions& opts);
 #define EDDY_CONCAT_INNER(a, b) a##b
 #define EDDY_CONCAT(a, b) EDDY_CONCAT_INNER(a, b)
 // The setup lambda is variadic so that commas inside it need no extra parentheses.
-#define EDDY_COMMAND(name, description, ...)                                 \
-  static ::eddy::app::CommandRegistrar EDDY_CONCAT(eddy_command_, __LINE__)( \
-      name, description, __VA_ARGS__)
+#define EDDY_COMMAND(name, description, ...)                                                   \
+  static ::eddy::app::CommandRegistrar EDDY_CONCAT(eddy_command_, __LINE__)(name, description, \
+                                                                            __VA_ARGS__)

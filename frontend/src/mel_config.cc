@@ -11,7 +11,8 @@ namespace {
 }  // namespace
 
 void MelConfig::Validate() const {
-  if (sample_rate != 16000) Bad("sample_rate", "expected 16000, got " + std::to_string(sample_rate));
+  if (sample_rate != 16000)
+    Bad("sample_rate", "expected 16000, got " + std::to_string(sample_rate));
   if (win_length() <= 0) Bad("window_size", "must give a positive window length");
   if (hop_length() <= 0) Bad("window_stride", "must give a positive hop length");
   if (n_fft < win_length()) Bad("n_fft", "must be at least the window length");

@@ -25,7 +25,8 @@ void Read(const json& obj, const char* key, const std::string& section, T& out) 
   try {
     out = it->get<T>();
   } catch (const json::exception&) {
-    Bad(section.empty() ? std::string(key) : section + "." + key, "has the wrong type (" + std::string(it->type_name()) + ")");
+    Bad(section.empty() ? std::string(key) : section + "." + key,
+        "has the wrong type (" + std::string(it->type_name()) + ")");
   }
 }
 
@@ -157,7 +158,9 @@ void ParseDepthformer(const json& j, DepthformerConfig& c) {
   Read(j, "tie", s, c.tie);
 }
 
-int RoundUp(int x, int multiple) { return multiple * ((x + multiple - 1) / multiple); }
+int RoundUp(int x, int multiple) {
+  return multiple * ((x + multiple - 1) / multiple);
+}
 
 }  // namespace
 
@@ -200,7 +203,8 @@ void LfmConfig::Validate() const {
   if (!(norm_eps > 0)) Bad("lfm.norm_eps", "must be positive");
   if (!(rope_theta > 0)) Bad("lfm.rope_theta", "must be positive");
   if (!tie_word_embeddings) {
-    Bad("lfm.tie_word_embeddings", "LFM2-Audio projects text logits with embed_tokens; must be true");
+    Bad("lfm.tie_word_embeddings",
+        "LFM2-Audio projects text logits with embed_tokens; must be true");
   }
   for (int id : {bos_token_id, eos_token_id, pad_token_id}) {
     if (id < 0 || id >= vocab_size) Bad("lfm.bos/eos/pad_token_id", "outside the vocabulary");
@@ -228,7 +232,8 @@ void EncoderConfig::Validate() const {
   if (conv_kernel_size <= 0 || conv_kernel_size % 2 == 0) {
     Bad("encoder.conv_kernel_size", "must be odd and positive");
   }
-  if (conv_norm_type != "batch_norm") Bad("encoder.conv_norm_type", "only 'batch_norm' is supported");
+  if (conv_norm_type != "batch_norm")
+    Bad("encoder.conv_norm_type", "only 'batch_norm' is supported");
   if (pos_emb_max_len <= 0) Bad("encoder.pos_emb_max_len", "must be positive");
 }
 
@@ -264,7 +269,7 @@ AudioModelConfig AudioModelConfig::Parse(const std::string& json_text, const std
     json root;
     try {
       root = json::parse(json_text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
       throw ModelError(origin + ": invalid JSON: " + e.what());
     }
     if (!root.is_object()) throw ModelError(origin + ": top level is not a JSON object");

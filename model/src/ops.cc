@@ -160,9 +160,13 @@ void LayerNormRows(Mat& x, const std::vector<float>& weight, const std::vector<f
   }
 }
 
-float Silu(float x) { return x / (1.0f + std::exp(-x)); }
+float Silu(float x) {
+  return x / (1.0f + std::exp(-x));
+}
 
-float GeluErf(float x) { return 0.5f * x * (1.0f + std::erf(x * static_cast<float>(M_SQRT1_2))); }
+float GeluErf(float x) {
+  return 0.5f * x * (1.0f + std::erf(x * static_cast<float>(M_SQRT1_2)));
+}
 
 void SetNumThreads(int n) {
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -170,6 +174,8 @@ void SetNumThreads(int n) {
   Eigen::setNbThreads(n);
 }
 
-int NumThreads() { return omp_get_max_threads(); }
+int NumThreads() {
+  return omp_get_max_threads();
+}
 
 }  // namespace eddy::ops

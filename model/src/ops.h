@@ -53,7 +53,7 @@ class WeightMatrix {
 
 // y = x W^T + b, the nn.Linear of the reference.
 struct Linear {
-  WeightMatrix weight;  // [out, in]
+  WeightMatrix weight;      // [out, in]
   std::vector<float> bias;  // empty = no bias
 
   static Linear Load(const SafeTensors& st, const std::string& prefix, int out, int in,

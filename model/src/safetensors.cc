@@ -19,20 +19,28 @@ using nlohmann::json;
 
 size_t DTypeSize(DType t) {
   switch (t) {
-    case DType::kF32: return 4;
-    case DType::kF16: return 2;
-    case DType::kBF16: return 2;
-    case DType::kI64: return 8;
+    case DType::kF32:
+      return 4;
+    case DType::kF16:
+      return 2;
+    case DType::kBF16:
+      return 2;
+    case DType::kI64:
+      return 8;
   }
   return 0;
 }
 
 const char* DTypeName(DType t) {
   switch (t) {
-    case DType::kF32: return "F32";
-    case DType::kF16: return "F16";
-    case DType::kBF16: return "BF16";
-    case DType::kI64: return "I64";
+    case DType::kF32:
+      return "F32";
+    case DType::kF16:
+      return "F16";
+    case DType::kBF16:
+      return "BF16";
+    case DType::kI64:
+      return "I64";
   }
   return "?";
 }
@@ -51,18 +59,25 @@ int64_t TensorView::numel() const {
   return n;
 }
 
-std::string TensorView::ShapeString() const { return eddy::ShapeString(shape); }
+std::string TensorView::ShapeString() const {
+  return eddy::ShapeString(shape);
+}
 
 namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // the format's own limit
 
 bool ParseDType(const std::string& s, DType& out) {
-  if (s == "F32") out = DType::kF32;
-  else if (s == "F16") out = DType::kF16;
-  else if (s == "BF16") out = DType::kBF16;
-  else if (s == "I64") out = DType::kI64;
-  else return false;
+  if (s == "F32")
+    out = DType::kF32;
+  else if (s == "F16")
+    out = DType::kF16;
+  else if (s == "BF16")
+    out = DType::kBF16;
+  else if (s == "I64")
+    out = DType::kI64;
+  else
+    return false;
   return true;
 }
 
@@ -107,7 +122,7 @@ SafeTensors SafeTensors::Open(const std::filesystem::path& path) {
   try {
     header = json::parse(reinterpret_cast<const char*>(bytes + 8),
                          reinterpret_cast<const char*>(bytes + data_start));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse errors and number overflows alike
     throw fail(std::string("invalid JSON header: ") + e.what());
   }
   if (!header.is_object()) throw fail("invalid header: not a JSON object");
@@ -165,6 +180,14 @@ SafeTensors SafeTensors::Open(const std::filesystem::path& path) {
     }
     t.data = bytes + data_start + begin;
     t.nbytes = end - begin;
+    if (reinterpret_cast<uintptr_t>(t.data) % DTypeSize(t.dtype) != 0) {
+      // Writers normally pad the header so that tensors are aligned; when one is not, it is
+      // copied once so that typed access never reads through a misaligned pointer.
+      auto& copy = st.realigned_[name];
+      copy.resize((t.nbytes + 7) / 8);
+      std::memcpy(copy.data(), t.data, t.nbytes);
+      t.data = copy.data();
+    }
     auto [pos, inserted] = st.tensors_.emplace(name, std::move(t));
     (void)inserted;
     ranges.push_back({begin, end, &pos->first});
@@ -180,7 +203,9 @@ SafeTensors SafeTensors::Open(const std::filesystem::path& path) {
   return st;
 }
 
-SafeTensors::SafeTensors(SafeTensors&& o) noexcept { *this = std::move(o); }
+SafeTensors::SafeTensors(SafeTensors&& o) noexcept {
+  *this = std::move(o);
+}
 
 SafeTensors& SafeTensors::operator=(SafeTensors&& o) noexcept {
   if (this != &o) {
@@ -190,13 +215,16 @@ SafeTensors& SafeTensors::operator=(SafeTensors&& o) noexcept {
     map_size_ = o.map_size_;
     tensors_ = std::move(o.tensors_);
     metadata_ = std::move(o.metadata_);
+    realigned_ = std::move(o.realigned_);
     o.map_ = nullptr;
     o.map_size_ = 0;
   }
   return *this;
 }
 
-SafeTensors::~SafeTensors() { Unmap(); }
+SafeTensors::~SafeTensors() {
+  Unmap();
+}
 
 void SafeTensors::Unmap() {
   if (map_ != nullptr) ::munmap(map_, map_size_);

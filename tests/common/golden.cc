@@ -23,7 +23,9 @@ std::filesystem::path GoldenFile(const std::string& relative) {
   return path;
 }
 
-std::filesystem::path GoldenModelDir() { return GoldenDir() / "model" / "checkpoint"; }
+std::filesystem::path GoldenModelDir() {
+  return GoldenDir() / "model" / "checkpoint";
+}
 
 Diff Compare(const float* actual, const float* expected, std::size_t n) {
   Diff d;

@@ -21,9 +21,9 @@ std::filesystem::path GoldenFile(const std::string& relative);
 std::filesystem::path GoldenModelDir();
 
 struct Diff {
-  double max_abs = 0.0;      // max |a - b|
-  double max_ref = 0.0;      // max |b|
-  std::size_t worst = 0;     // flat index of the largest difference
+  double max_abs = 0.0;   // max |a - b|
+  double max_ref = 0.0;   // max |b|
+  std::size_t worst = 0;  // flat index of the largest difference
   std::size_t count = 0;
 };
 Diff Compare(const float* actual, const float* expected, std::size_t n);

@@ -53,7 +53,8 @@ NpyArray LoadNpy(const std::filesystem::path& path) {
   if (!std::regex_search(header, m, std::regex("'descr':\\s*'([^']+)'"))) throw fail("no descr");
   a.dtype = m[1];
   if (header.find("'fortran_order': False") == std::string::npos) throw fail("not C order");
-  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)"))) throw fail("no shape");
+  if (!std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)")))
+    throw fail("no shape");
   std::string dims = m[1];
   std::regex num("\\d+");
   for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator();

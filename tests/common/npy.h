@@ -10,10 +10,10 @@
 namespace eddy::test {
 
 struct NpyArray {
-  std::string dtype;               // "<f4" or "<i8"
+  std::string dtype;  // "<f4" or "<i8"
   std::vector<int64_t> shape;
-  std::vector<float> f32;          // filled when dtype is <f4
-  std::vector<int64_t> i64;        // filled when dtype is <i8
+  std::vector<float> f32;    // filled when dtype is <f4
+  std::vector<int64_t> i64;  // filled when dtype is <i8
   int64_t numel() const;
   int64_t dim(size_t i) const { return shape.at(i); }
 };

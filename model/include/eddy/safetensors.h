@@ -61,6 +61,7 @@ class SafeTensors {
   size_t map_size_ = 0;
   std::map<std::string, TensorView> tensors_;
   std::map<std::string, std::string> metadata_;
+  std::map<std::string, std::vector<uint64_t>> realigned_;  // copies of misaligned tensors
 };
 
 // Converts any floating-point tensor to float32 (copy). Throws ModelError for integer tensors.
