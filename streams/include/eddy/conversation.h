@@ -1,0 +1,67 @@
+// The conversation state of the reference (liquid-audio ChatState, spec_backbone.md §3.1): the
+// text token ids, the log-mel features of every audio-in clip, the audio-out frames already in
+// the history, and one modality flag per backbone input position.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace eddy {
+
+enum class Modality : int { kText = 1, kAudioIn = 2, kAudioOut = 3 };
+
+enum class Role { kSystem, kUser, kAssistant };
+const char* RoleName(Role role);
+
+// Text -> token ids with no special-token template (add_special_tokens = false); each call is one
+// separately tokenized piece, as the reference does.
+using TextEncoder = std::function<std::vector<int32_t>(std::string_view)>;
+
+class Conversation {
+ public:
+  // Starts with "<|startoftext|>". `mel_features` is the mel bin count (128).
+  Conversation(TextEncoder encode, int codebooks, int mel_features);
+
+  void NewTurn(Role role);  // "<|im_start|>{role}\n"
+  void EndTurn();           // "<|im_end|>\n"
+  void AddText(std::string_view text);
+  // One audio-in clip's log-mel features, feature-major [mel_features, frames] as the front end
+  // returns them (including the masked last frame, which the reference keeps). Adds
+  // ceil(frames / 8) audio-in positions.
+  void AddAudioFeatures(std::span<const float> feature_major, int64_t frames);
+  // Generated output in generation order: text ids and audio frames (codebooks codes each).
+  void AppendText(int32_t id);
+  void AppendAudioFrame(std::span<const int> codes);
+
+  int codebooks() const { return codebooks_; }
+  int mel_features() const { return mel_features_; }
+  const std::vector<int32_t>& text_ids() const { return text_; }
+  const std::vector<Modality>& modality() const { return modality_; }
+  // Audio-in clips: features concatenated in time, feature-major per clip.
+  struct AudioClip {
+    std::vector<float> features;  // [mel_features, frames]
+    int64_t frames = 0;
+  };
+  const std::vector<AudioClip>& audio_in() const { return audio_in_; }
+  // Audio-out frames, frame-major: frame j's codes at [j * codebooks, (j + 1) * codebooks).
+  const std::vector<int>& audio_out() const { return audio_out_; }
+  int64_t num_positions() const { return static_cast<int64_t>(modality_.size()); }
+
+  // Embedding rows the encoder contributes for a clip of `frames` mel frames.
+  static int64_t AudioPositions(int64_t frames) { return (frames + 7) / 8; }
+
+ private:
+  TextEncoder encode_;
+  int codebooks_;
+  int mel_features_;
+  std::vector<int32_t> text_;
+  std::vector<Modality> modality_;
+  std::vector<AudioClip> audio_in_;
+  std::vector<int> audio_out_;
+};
+
+}  // namespace eddy
