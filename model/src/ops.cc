@@ -14,13 +14,80 @@ std::vector<float> LoadF32(const SafeTensors& st, const std::string& name,
   return ToFloat32(st.Get(name, shape));
 }
 
+const char* WeightFormatName(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::kNative:
+      return "native";
+    case WeightFormat::kF32:
+      return "f32";
+    case WeightFormat::kBF16:
+      return "bf16";
+    case WeightFormat::kQ8:
+      return "q8";
+    case WeightFormat::kQ4:
+      return "q4";
+  }
+  return "?";
+}
+
+WeightFormat ParseWeightFormat(const std::string& name) {
+  for (auto f : {WeightFormat::kNative, WeightFormat::kF32, WeightFormat::kBF16, WeightFormat::kQ8,
+                 WeightFormat::kQ4}) {
+    if (name == WeightFormatName(f)) return f;
+  }
+  throw std::invalid_argument("unknown weight format '" + name +
+                              "' (expected native, f32, bf16, q8 or q4)");
+}
+
+WeightFormat WeightMatrix::format() const {
+  if (quantized_) {
+    return quantized_->format() == quant::Format::kQ8 ? WeightFormat::kQ8 : WeightFormat::kQ4;
+  }
+  return dtype_ == DType::kBF16 ? WeightFormat::kBF16 : WeightFormat::kF32;
+}
+
+size_t WeightMatrix::bytes() const {
+  if (quantized_) return quantized_->bytes();
+  return static_cast<size_t>(rows_) * cols_ * DTypeSize(dtype_);
+}
+
 WeightMatrix WeightMatrix::Load(const SafeTensors& st, const std::string& name,
-                                const std::vector<int64_t>& shape) {
+                                const std::vector<int64_t>& shape, WeightFormat format) {
   const TensorView& t = st.Get(name, shape);
   if (shape.empty()) throw ModelError("tensor '" + name + "': a matrix needs a shape");
   WeightMatrix w;
   w.rows_ = static_cast<int>(shape[0]);
   w.cols_ = static_cast<int>(t.numel() / std::max<int64_t>(1, shape[0]));
+  if (t.dtype == DType::kI64) {
+    throw ModelError("tensor '" + name + "' is I64, expected floating point weights");
+  }
+  if (format == WeightFormat::kQ8 || format == WeightFormat::kQ4) {
+    const auto qf = format == WeightFormat::kQ8 ? quant::Format::kQ8 : quant::Format::kQ4;
+    if (t.dtype == DType::kBF16) {
+      w.quantized_ =
+          std::make_shared<const quant::QuantizedMatrix>(quant::QuantizedMatrix::QuantizeBf16(
+              static_cast<const uint16_t*>(t.data), w.rows_, w.cols_, qf));
+    } else {
+      const std::vector<float> f32 = ToFloat32(t);
+      w.quantized_ = std::make_shared<const quant::QuantizedMatrix>(
+          quant::QuantizedMatrix::Quantize(f32.data(), w.rows_, w.cols_, qf));
+    }
+    return w;
+  }
+  if (format == WeightFormat::kF32 && t.dtype != DType::kF32) {
+    w.owned_ = ToFloat32(t);
+    w.dtype_ = DType::kF32;
+    w.data_ = w.owned_.data();
+    return w;
+  }
+  if (format == WeightFormat::kBF16 && t.dtype != DType::kBF16) {
+    const std::vector<float> f32 = ToFloat32(t);
+    w.owned_bf16_.resize(f32.size());
+    for (size_t i = 0; i < f32.size(); ++i) w.owned_bf16_[i] = FloatToBf16(f32[i]);
+    w.dtype_ = DType::kBF16;
+    w.data_ = w.owned_bf16_.data();
+    return w;
+  }
   switch (t.dtype) {
     case DType::kF32:
     case DType::kBF16:
@@ -62,6 +129,10 @@ void ConvertRows(const uint16_t* src, int rows, int cols, float* dst) {
 }  // namespace
 
 void WeightMatrix::MatMulT(const float* x, int n, float* y) const {
+  if (quantized_) {
+    quantized_->MatMulT(x, n, y);
+    return;
+  }
   ConstMatMap X(x, n, cols_);
   MatMap Y(y, n, rows_);
   if (dtype_ == DType::kF32) {
@@ -87,6 +158,10 @@ void WeightMatrix::MatMulT(const float* x, int n, float* y) const {
 }
 
 void WeightMatrix::Row(int r, float* out) const {
+  if (quantized_) {
+    quantized_->DequantizeRow(r, out);
+    return;
+  }
   if (dtype_ == DType::kF32) {
     std::memcpy(out, static_cast<const float*>(data_) + static_cast<size_t>(r) * cols_,
                 sizeof(float) * cols_);
@@ -97,6 +172,12 @@ void WeightMatrix::Row(int r, float* out) const {
 }
 
 void WeightMatrix::AddRow(int r, float* out) const {
+  if (quantized_) {
+    std::vector<float> row(cols_);
+    quantized_->DequantizeRow(r, row.data());
+    for (int i = 0; i < cols_; ++i) out[i] += row[i];
+    return;
+  }
   if (dtype_ == DType::kF32) {
     const float* src = static_cast<const float*>(data_) + static_cast<size_t>(r) * cols_;
     for (int i = 0; i < cols_; ++i) out[i] += src[i];
@@ -107,9 +188,9 @@ void WeightMatrix::AddRow(int r, float* out) const {
 }
 
 Linear Linear::Load(const SafeTensors& st, const std::string& prefix, int out, int in,
-                    bool has_bias) {
+                    bool has_bias, WeightFormat format) {
   Linear l;
-  l.weight = WeightMatrix::Load(st, prefix + ".weight", {out, in});
+  l.weight = WeightMatrix::Load(st, prefix + ".weight", {out, in}, format);
   if (has_bias) l.bias = LoadF32(st, prefix + ".bias", {out});
   return l;
 }

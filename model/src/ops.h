@@ -4,10 +4,12 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "eddy/safetensors.h"
+#include "quant.h"
 
 namespace eddy::ops {
 
@@ -20,22 +22,30 @@ using ConstMatMap = Eigen::Map<const Mat>;
 std::vector<float> LoadF32(const SafeTensors& st, const std::string& name,
                            const std::vector<int64_t>& shape);
 
-// A [rows, cols] weight matrix stored as f32 or bf16. Views the mapping when the on-disk dtype is
-// usable as is; copies only when a conversion is needed (f16 -> f32).
+// How big weight matrices are held in memory. kNative keeps the checkpoint's dtype (f32 or bf16,
+// viewed in the mapping); kF32 converts; kQ8 / kQ4 quantize at load (quant.h).
+enum class WeightFormat { kNative, kF32, kBF16, kQ8, kQ4 };
+const char* WeightFormatName(WeightFormat f);
+// "native", "f32", "bf16", "q8", "q4"; throws std::invalid_argument otherwise.
+WeightFormat ParseWeightFormat(const std::string& name);
+
+// A [rows, cols] weight matrix stored as f32, bf16 or block-quantized. Views the mapping when the
+// on-disk dtype is what was asked for; converts or quantizes otherwise.
 class WeightMatrix {
  public:
   WeightMatrix() = default;
   // Reads tensor `name`, checking that it holds rows*cols values (any shape with that product,
   // given explicitly so that e.g. [out, in, 1] conv weights can be used as matrices).
   static WeightMatrix Load(const SafeTensors& st, const std::string& name,
-                           const std::vector<int64_t>& shape);
+                           const std::vector<int64_t>& shape,
+                           WeightFormat format = WeightFormat::kNative);
   // An owned float32 matrix (for weights computed at load time).
   static WeightMatrix FromOwned(std::vector<float> data, int rows, int cols);
 
   int rows() const { return rows_; }
   int cols() const { return cols_; }
-  DType dtype() const { return dtype_; }
-  size_t bytes() const { return static_cast<size_t>(rows_) * cols_ * DTypeSize(dtype_); }
+  WeightFormat format() const;
+  size_t bytes() const;
 
   // y[n, rows] = x[n, cols] * W^T. x and y row-major, y is overwritten.
   void MatMulT(const float* x, int n, float* y) const;
@@ -46,9 +56,11 @@ class WeightMatrix {
 
  private:
   int rows_ = 0, cols_ = 0;
-  DType dtype_ = DType::kF32;
+  DType dtype_ = DType::kF32;  // of data_ when not quantized
   const void* data_ = nullptr;
   std::vector<float> owned_;
+  std::vector<uint16_t> owned_bf16_;
+  std::shared_ptr<const quant::QuantizedMatrix> quantized_;
 };
 
 // y = x W^T + b, the nn.Linear of the reference.
@@ -57,7 +69,7 @@ struct Linear {
   std::vector<float> bias;  // empty = no bias
 
   static Linear Load(const SafeTensors& st, const std::string& prefix, int out, int in,
-                     bool has_bias);
+                     bool has_bias, WeightFormat format = WeightFormat::kNative);
   int in() const { return weight.cols(); }
   int out() const { return weight.rows(); }
   Mat Forward(const Mat& x) const;

@@ -1,0 +1,156 @@
+// Quantized matrices: every kernel against the portable one and against an independent double
+// precision product of the dequantized operands, on shapes with odd sizes and tails.
+#include "quant.h"
+
+#include <gtest/gtest.h>
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+namespace eddy::quant {
+namespace {
+
+std::vector<float> Gaussian(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+double Rms(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v) s += double(x) * x;
+  return std::sqrt(s / std::max<size_t>(1, v.size()));
+}
+
+// y = x W^T from the dequantized weights and the dequantized int8 activations, in double.
+std::vector<float> ReferenceProduct(const QuantizedMatrix& m, const float* x, int n) {
+  const auto xa = QuantizedActivations::From(x, n, m.cols());
+  std::vector<float> row(m.cols());
+  std::vector<float> y(static_cast<size_t>(n) * m.rows());
+  for (int r = 0; r < m.rows(); ++r) {
+    m.DequantizeRow(r, row.data());
+    for (int i = 0; i < n; ++i) {
+      double acc = 0;
+      for (int c = 0; c < m.cols(); ++c) {
+        const int b = c / kBlock;
+        const double xv = double(xa.q[(size_t(i) * xa.blocks + b) * kBlock + c % kBlock]) *
+                          xa.scale[size_t(i) * xa.blocks + b];
+        acc += double(row[c]) * xv;
+      }
+      y[size_t(i) * m.rows() + r] = static_cast<float>(acc);
+    }
+  }
+  return y;
+}
+
+struct Shape {
+  int rows, cols, n;
+};
+
+class QuantShapes : public ::testing::TestWithParam<std::tuple<Format, Shape>> {};
+
+TEST_P(QuantShapes, KernelsAgreeWithReference) {
+  const auto [format, shape] = GetParam();
+  const auto w = Gaussian(size_t(shape.rows) * shape.cols, 1 + shape.rows, 0.05f);
+  const auto x = Gaussian(size_t(shape.n) * shape.cols, 2 + shape.cols);
+  const auto m = QuantizedMatrix::Quantize(w.data(), shape.rows, shape.cols, format);
+  const auto reference = ReferenceProduct(m, x.data(), shape.n);
+  const double tol = 1e-5 * std::max(1.0, Rms(reference)) * std::sqrt(double(shape.cols));
+  for (Kernel k : {Kernel::kPortable, Kernel::kAvx2, Kernel::kAvx512Vnni}) {
+    if (!Supported(k)) {
+      std::fprintf(stderr, "NOTE: kernel %s not supported by this CPU, not tested\n",
+                   KernelName(k));
+      continue;
+    }
+    std::vector<float> y(reference.size());
+    m.MatMulT(x.data(), shape.n, y.data(), k);
+    for (size_t i = 0; i < y.size(); ++i) {
+      ASSERT_NEAR(y[i], reference[i], tol) << KernelName(k) << " output " << i;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(OddSizesAndTails, QuantShapes,
+                         ::testing::Combine(::testing::Values(Format::kQ8, Format::kQ4),
+                                            ::testing::Values(Shape{1, 32, 1}, Shape{7, 33, 1},
+                                                              Shape{33, 100, 3}, Shape{5, 1, 2},
+                                                              Shape{64, 2048, 1}, Shape{17, 31, 5},
+                                                              Shape{3, 2816, 4})));
+
+TEST(Quant, ErrorAgainstFloatIsBounded) {
+  const int rows = 64, cols = 1024, n = 4;
+  const auto w = Gaussian(size_t(rows) * cols, 7, 0.02f);
+  const auto x = Gaussian(size_t(n) * cols, 8);
+  std::vector<float> exact(size_t(n) * rows);
+  for (int i = 0; i < n; ++i) {
+    for (int r = 0; r < rows; ++r) {
+      double acc = 0;
+      for (int c = 0; c < cols; ++c)
+        acc += double(x[size_t(i) * cols + c]) * w[size_t(r) * cols + c];
+      exact[size_t(i) * rows + r] = float(acc);
+    }
+  }
+  // Relative RMS error bounds from the step sizes: int8 (1/127 of the block max) and int4 (1/8).
+  for (auto [format, bound] : {std::pair{Format::kQ8, 0.02}, std::pair{Format::kQ4, 0.15}}) {
+    const auto m = QuantizedMatrix::Quantize(w.data(), rows, cols, format);
+    std::vector<float> y(exact.size());
+    m.MatMulT(x.data(), n, y.data());
+    std::vector<float> err(y.size());
+    for (size_t i = 0; i < y.size(); ++i) err[i] = y[i] - exact[i];
+    EXPECT_LT(Rms(err) / Rms(exact), bound) << (format == Format::kQ8 ? "q8" : "q4");
+    EXPECT_GT(Rms(err), 0.0);  // it is really quantized
+  }
+}
+
+TEST(Quant, Bf16SourceMatchesFloatSource) {
+  const int rows = 9, cols = 70;
+  auto w = Gaussian(size_t(rows) * cols, 11);
+  std::vector<uint16_t> bf16(w.size());
+  for (size_t i = 0; i < w.size(); ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &w[i], 4);
+    bf16[i] = uint16_t(bits >> 16);  // truncation: exactly representable both ways below
+    bits = uint32_t(bf16[i]) << 16;
+    std::memcpy(&w[i], &bits, 4);
+  }
+  for (Format f : {Format::kQ8, Format::kQ4}) {
+    const auto a = QuantizedMatrix::Quantize(w.data(), rows, cols, f);
+    const auto b = QuantizedMatrix::QuantizeBf16(bf16.data(), rows, cols, f);
+    std::vector<float> ra(cols), rb(cols);
+    for (int r = 0; r < rows; ++r) {
+      a.DequantizeRow(r, ra.data());
+      b.DequantizeRow(r, rb.data());
+      ASSERT_EQ(ra, rb);
+    }
+  }
+}
+
+TEST(Quant, HalfConversionRoundTripsEveryFiniteValue) {
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    if ((h & 0x7c00) == 0x7c00) continue;  // inf / NaN
+    ASSERT_EQ(FloatToHalf(HalfToFloat(uint16_t(h))), h) << std::hex << h;
+  }
+}
+
+__attribute__((target("f16c"))) uint16_t HardwareHalf(float f) {
+  return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+}
+
+TEST(Quant, HalfRoundingMatchesF16cHardware) {
+  if (!__builtin_cpu_supports("f16c")) GTEST_SKIP() << "CPU without F16C: no hardware reference";
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> exponent(-30.0f, 16.0f);
+  for (int i = 0; i < 200000; ++i) {
+    const float f = std::ldexp(1.0f + (rng() % 1000000) / 1e6f, int(exponent(rng))) *
+                    ((rng() & 1) ? 1.0f : -1.0f);
+    ASSERT_EQ(FloatToHalf(f), HardwareHalf(f)) << f;
+  }
+}
+
+}  // namespace
+}  // namespace eddy::quant
