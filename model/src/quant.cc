@@ -98,7 +98,7 @@ void QuantizeBlock(const float* v, Format format, uint8_t* out, uint16_t* scale)
     const float inv = d_used > 0 ? 1.0f / d_used : 0.0f;
     for (int i = 0; i < kBlock; ++i) {
       const int q = static_cast<int>(std::nearbyint(v[i] * inv));
-      out[i] = static_cast<uint8_t>(static_cast<int8_t>(std::clamp(q, -127, 127)));
+      out[i] = static_cast<uint8_t>(std::clamp(q, -127, 127) + kQ8Offset);
     }
   } else {
     // Signed 4-bit range [-8, 7]: the largest magnitude maps to -8 or 8 -> clamp to 7.
@@ -180,7 +180,7 @@ void QuantizedMatrix::DequantizeRow(int r, float* out) const {
       if (c >= cols_) break;
       int v;
       if (format_ == Format::kQ8) {
-        v = static_cast<int8_t>(q[b * kBlock + i]);
+        v = static_cast<int>(q[b * kBlock + i]) - kQ8Offset;
       } else {
         const uint8_t byte = q[b * (kBlock / 2) + (i % 16)];
         v = (i < 16 ? (byte & 0xf) : (byte >> 4)) - 8;
@@ -232,10 +232,14 @@ struct RowArgs {
 float DotQ8Portable(const RowArgs& a) {
   float acc = 0.0f;
   for (int b = 0; b < a.blocks; ++b) {
-    const int8_t* w = reinterpret_cast<const int8_t*>(a.w) + b * kBlock;
+    const uint8_t* w = a.w + b * kBlock;
     const int8_t* x = a.x + b * kBlock;
     int32_t dot = 0;
+    // The offset is removed with the block sum, not per element: GCC 12 mis-vectorises
+    // sum((w - 128) * x) into a wrong VNNI dot product at -O2 -march=native (seen on
+    // Zen 4), while the plain unsigned x signed sum compiles correctly.
     for (int i = 0; i < kBlock; ++i) dot += static_cast<int32_t>(w[i]) * x[i];
+    dot -= kQ8Offset * a.xsum[b];
     acc += static_cast<float>(dot) * (HalfToFloat(a.wscale[b]) * a.xscale[b]);
   }
   return acc;
@@ -280,8 +284,10 @@ __attribute__((target("avx2,fma"))) inline __m256i DotBlockAvx2(__m256i w_u8, __
 __attribute__((target("avx2,fma"))) float DotQ8Avx2(const RowArgs& a) {
   __m256 acc = _mm256_setzero_ps();
   for (int b = 0; b < a.blocks; ++b) {
-    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.w + b * kBlock));
+    const __m256i w_offset = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.w + b * kBlock));
+    const __m256i w = _mm256_xor_si256(w_offset, _mm256_set1_epi8(static_cast<char>(0x80)));
     const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.x + b * kBlock));
+    // maddubs multiplies unsigned by signed: |w| against x carrying the sign of w.
     const __m256i dot = DotBlockAvx2(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
     const float d = HalfToFloat(a.wscale[b]) * a.xscale[b];
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d), acc);
@@ -303,35 +309,75 @@ __attribute__((target("avx2,fma"))) float DotQ4Avx2(const RowArgs& a) {
   return HorizontalSum256(acc) - correction;
 }
 
-__attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni"))) float DotQ8Vnni(
+// The weight block as unsigned bytes: Q8 is stored offset-binary, Q4 nibbles are unsigned.
+template <Format F>
+__attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni"))) inline __m256i
+LoadWeightBlock(const uint8_t* row, int b) {
+  if constexpr (F == Format::kQ8) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + b * kBlock));
+  } else {
+    return Q4Unpack(row + b * (kBlock / 2));
+  }
+}
+
+template <Format F>
+constexpr int kWeightOffset = F == Format::kQ8 ? kQ8Offset : 8;
+
+// dpbusd multiplies unsigned weights by signed activations; the weights' offset is taken off in
+// the integer domain by starting lane 0 of the accumulator at -offset * sum(x).
+template <Format F>
+__attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni"))) float DotVnni(
     const RowArgs& a) {
   __m256 acc = _mm256_setzero_ps();
   for (int b = 0; b < a.blocks; ++b) {
-    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.w + b * kBlock));
+    const __m256i w = LoadWeightBlock<F>(a.w, b);
     const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.x + b * kBlock));
-    // |x| as the unsigned operand, the sign of x moved onto w.
-    const __mmask32 negative = _mm256_movepi8_mask(x);
-    const __m256i w_signed = _mm256_mask_sub_epi8(w, negative, _mm256_setzero_si256(), w);
-    const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(x), w_signed);
+    const __m256i init = _mm256_zextsi128_si256(_mm_cvtsi32_si128(-kWeightOffset<F> * a.xsum[b]));
+    const __m256i dot = _mm256_dpbusd_epi32(init, w, x);
     const float d = HalfToFloat(a.wscale[b]) * a.xscale[b];
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d), acc);
   }
   return HorizontalSum256(acc);
 }
 
-__attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni"))) float DotQ4Vnni(
-    const RowArgs& a) {
-  __m256 acc = _mm256_setzero_ps();
-  float correction = 0.0f;
-  for (int b = 0; b < a.blocks; ++b) {
-    const __m256i w = Q4Unpack(a.w + b * (kBlock / 2));
-    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.x + b * kBlock));
-    const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, x);
-    const float d = HalfToFloat(a.wscale[b]) * a.xscale[b];
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d), acc);
-    correction += d * static_cast<float>(8 * a.xsum[b]);
+// A 4 x 4 register tile: four weight rows against four activation rows, so that each loaded
+// block is used four times. y[c * ldy + r] for r in [r0, r0+4), c in [c0, c0+4).
+template <Format F>
+__attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni"))) void TileVnni(
+    const QuantizedMatrix& m, int r0, const QuantizedActivations& xa, int c0, float* y, int ldy) {
+  constexpr int kT = 4;
+  const int blocks = m.blocks_per_row();
+  __m256 acc[kT][kT];
+  for (auto& row : acc) {
+    for (auto& v : row) v = _mm256_setzero_ps();
   }
-  return HorizontalSum256(acc) - correction;
+  const uint8_t* wrow[kT];
+  const uint16_t* wscale[kT];
+  for (int r = 0; r < kT; ++r) wrow[r] = m.row_data(r0 + r), wscale[r] = m.row_scales(r0 + r);
+  for (int b = 0; b < blocks; ++b) {
+    __m256i w[kT];
+    __m256 dw[kT];
+    for (int r = 0; r < kT; ++r) {
+      w[r] = LoadWeightBlock<F>(wrow[r], b);
+      dw[r] = _mm256_set1_ps(HalfToFloat(wscale[r][b]));
+    }
+    for (int c = 0; c < kT; ++c) {
+      const size_t off = static_cast<size_t>(c0 + c) * blocks + b;
+      const __m256i x =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xa.q.data() + off * kBlock));
+      const __m256i init =
+          _mm256_zextsi128_si256(_mm_cvtsi32_si128(-kWeightOffset<F> * xa.sum[off]));
+      const __m256 dx = _mm256_set1_ps(xa.scale[off]);
+      for (int r = 0; r < kT; ++r) {
+        const __m256 dot = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(init, w[r], x));
+        acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dot, dx), dw[r], acc[r][c]);
+      }
+    }
+  }
+  for (int c = 0; c < kT; ++c) {
+    for (int r = 0; r < kT; ++r)
+      y[static_cast<size_t>(c0 + c) * ldy + r0 + r] = HorizontalSum256(acc[r][c]);
+  }
 }
 
 using DotFn = float (*)(const RowArgs&);
@@ -339,13 +385,38 @@ using DotFn = float (*)(const RowArgs&);
 DotFn SelectDot(Format f, Kernel k) {
   switch (k) {
     case Kernel::kAvx512Vnni:
-      return f == Format::kQ8 ? DotQ8Vnni : DotQ4Vnni;
+      return f == Format::kQ8 ? DotVnni<Format::kQ8> : DotVnni<Format::kQ4>;
     case Kernel::kAvx2:
       return f == Format::kQ8 ? DotQ8Avx2 : DotQ4Avx2;
     case Kernel::kPortable:
       break;
   }
   return f == Format::kQ8 ? DotQ8Portable : DotQ4Portable;
+}
+
+void MatMulTiledVnni(const QuantizedMatrix& m, const QuantizedActivations& xa, int n, float* y,
+                     DotFn dot) {
+  const int rows_ = m.rows(), blocks_ = m.blocks_per_row();
+  const int full_rows = rows_ / 4 * 4, full_cols = n / 4 * 4;
+  const auto tile = m.format() == Format::kQ8 ? TileVnni<Format::kQ8> : TileVnni<Format::kQ4>;
+  const int row_tiles = full_rows / 4;
+#pragma omp parallel for schedule(static)
+  for (int t = 0; t < row_tiles; ++t) {
+    for (int c0 = 0; c0 < full_cols; c0 += 4) tile(m, t * 4, xa, c0, y, rows_);
+  }
+  // Edges: the rows and activation rows that do not fill a tile.
+  const auto single = [&](int r, int i) {
+    const size_t off = static_cast<size_t>(i) * blocks_;
+    RowArgs args{m.row_data(r),         m.row_scales(r),     xa.q.data() + off * kBlock,
+                 xa.scale.data() + off, xa.sum.data() + off, blocks_};
+    y[static_cast<size_t>(i) * rows_ + r] = dot(args);
+  };
+  for (int r = full_rows; r < rows_; ++r) {
+    for (int i = 0; i < n; ++i) single(r, i);
+  }
+  for (int r = 0; r < full_rows; ++r) {
+    for (int i = full_cols; i < n; ++i) single(r, i);
+  }
 }
 
 }  // namespace
@@ -362,6 +433,10 @@ void QuantizedMatrix::MatMulT(const float* x, int n, float* y, Kernel kernel) co
   const QuantizedActivations xa = QuantizedActivations::From(x, n, cols_);
   const DotFn dot = SelectDot(format_, kernel);
   const int rows = rows_;
+  if (kernel == Kernel::kAvx512Vnni && n >= 4) {
+    MatMulTiledVnni(*this, xa, n, y, dot);
+    return;
+  }
 #pragma omp parallel for schedule(static) if (static_cast <long>(rows) * n * cols_ > 65536)
   for (int r = 0; r < rows; ++r) {
     RowArgs args{row_data(r), row_scales(r), nullptr, nullptr, nullptr, blocks_};

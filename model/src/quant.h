@@ -1,8 +1,9 @@
 // Block-quantized weight matrices (32 weights per block along the input dimension, one f16 scale
 // per block) and their products with float activations, which are quantized to int8 per block on
-// the fly. Q8: int8 weights. Q4: 4-bit weights in [-8, 7], two per byte (element i in the low
-// nibble, element i + 16 in the high nibble of byte i). Rows whose length is not a multiple of 32
-// are zero-padded. Kernels: AVX-512 VNNI, AVX2 and a portable one, chosen at run time.
+// the fly. Q8: int8 weights (stored offset-binary). Q4: 4-bit weights in [-8, 7], two per byte
+// (element i in the low nibble, element i + 16 in the high nibble of byte i). Rows whose length is
+// not a multiple of 32 are zero-padded. Kernels: AVX-512 VNNI, AVX2 and a portable one, chosen at
+// run time.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +13,9 @@
 namespace eddy::quant {
 
 constexpr int kBlock = 32;
+// Q8 weights are stored offset-binary (q + 128) so that VNNI's unsigned x signed product needs no
+// per-block sign fix-up; the offset is removed with the activation block sums.
+constexpr int kQ8Offset = 128;
 
 enum class Format { kQ8, kQ4 };
 enum class Kernel { kPortable, kAvx2, kAvx512Vnni };
