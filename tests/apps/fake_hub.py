@@ -12,6 +12,7 @@ Fault injection (--fault):
   drop           the first download of the largest file sends half its bytes and hangs up
   corrupt        every download of the largest file has one byte flipped
   corrupt-once   only the first download of the largest file is corrupted
+  stall          the first download of the largest file sends half its bytes, then goes silent
 Binds 127.0.0.1 on a free port, prints the port on stdout, logs every request (method, path,
 Range) to --log, and exits by itself after --lifetime seconds.
 """
@@ -22,6 +23,7 @@ import json
 import os
 import sys
 import threading
+import time
 import urllib.parse
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".gguf")
@@ -49,7 +51,7 @@ def main():
     ap.add_argument("--root", required=True)
     ap.add_argument("--repo", required=True)
     ap.add_argument("--fault", default="none",
-                    choices=["none", "drop", "corrupt", "corrupt-once"])
+                    choices=["none", "drop", "corrupt", "corrupt-once", "stall"])
     ap.add_argument("--log", required=True)
     ap.add_argument("--lifetime", type=float, default=120.0)
     args = ap.parse_args()
@@ -156,8 +158,8 @@ def main():
                 with lock:
                     state["downloads_of_largest"] += 1
                     first = state["downloads_of_largest"] == 1
-                if args.fault == "drop" and first:
-                    fault = "drop"
+                if args.fault in ("drop", "stall") and first:
+                    fault = args.fault
                 elif args.fault == "corrupt" or (args.fault == "corrupt-once" and first):
                     fault = "corrupt"
             if fault == "corrupt":
@@ -174,9 +176,11 @@ def main():
             self.end_headers()
             if self.command == "HEAD":
                 return
-            if fault == "drop":
+            if fault in ("drop", "stall"):
                 self.wfile.write(body[:len(body) // 2])
                 self.wfile.flush()
+                if fault == "stall":
+                    time.sleep(args.lifetime)
                 self.close_connection = True
                 self.connection.shutdown(2)
                 return

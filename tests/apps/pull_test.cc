@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -233,6 +234,29 @@ TEST_F(PullTest, ResumesPartialFileOfEarlierRun) {
   EXPECT_NE(hub.Requests().find("range=bytes=" + std::to_string(keep) + "-"), std::string::npos)
       << hub.Requests();
   ExpectCompleteSnapshot(r);
+}
+
+// In-process, with a short low-speed limit: a hub that goes silent mid-file is abandoned and the
+// download resumes on a fresh connection instead of hanging.
+TEST_F(PullTest, StalledTransferTimesOutAndResumes) {
+  FakeHub hub(work_ / "requests.log", "stall");
+  ASSERT_TRUE(hub.ok());
+  eddy::app::PullOptions opts;
+  opts.repo_id = kRepo;
+  opts.endpoint = hub.endpoint();
+  opts.low_speed_time_s = 2;
+  opts.retry_delay_s = 0.1;
+  const auto begin = std::chrono::steady_clock::now();
+  const auto summary = eddy::app::PullRepo(opts);
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  EXPECT_LT(secs, 30.0);
+  EXPECT_EQ(summary.snapshot_dir, eddy::ResolveModelDir(kRepo));
+  const std::string half = std::to_string(fs::file_size(LargestGoldenFile()) / 2);
+  EXPECT_NE(hub.Requests().find("range=bytes=" + half + "-"), std::string::npos) << hub.Requests();
+  CliRun as_if_cli;
+  as_if_cli.out = summary.snapshot_dir.string() + "\n";
+  ExpectCompleteSnapshot(as_if_cli);
 }
 
 TEST_F(PullTest, CorruptDownloadIsRetried) {
