@@ -1,8 +1,10 @@
 #include "hub_download.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <openssl/evp.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -291,7 +293,17 @@ class Progress {
     }
   }
 
-  void Finish() { Draw(true); }
+  void Finish() {
+    Draw(true);
+    finished_ = true;
+  }
+
+  // A bar left mid-line by a failed transfer is ended so the next message starts cleanly.
+  ~Progress() {
+    if (tty_ && drawn_ && !finished_) std::fputc('\n', stderr);
+  }
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
 
  private:
   double Rate() const {
@@ -300,6 +312,7 @@ class Progress {
   }
 
   void Draw(bool final) {
+    drawn_ = true;
     const double pct = total_ > 0 ? 100.0 * static_cast<double>(done_) / total_ : 100.0;
     const std::string sizes = HumanBytes(done_) + " / " + HumanBytes(total_);
     if (tty_) {
@@ -319,6 +332,7 @@ class Progress {
   std::string name_;
   std::uint64_t total_, start_bytes_, done_;
   bool tty_;
+  bool drawn_ = false, finished_ = false;
   Clock::time_point began_, last_;
 };
 
@@ -484,6 +498,25 @@ std::uint64_t DownloadBlob(const PullOptions& opts, const std::string& commit,
   return remote.size > had ? remote.size - had : 0;
 }
 
+// Exclusive flock on the lock file huggingface_hub itself takes for a blob, so that neither it nor
+// another eddy writes the same .incomplete file at the same time.
+class BlobLock {
+ public:
+  explicit BlobLock(const fs::path& file) : fd_(open(file.c_str(), O_RDWR | O_CREAT, 0644)) {
+    if (fd_ < 0) throw HubError("cannot create the lock file " + file.string());
+    if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      std::fprintf(stderr, "  waiting for another download of the same file (%s)\n", file.c_str());
+      flock(fd_, LOCK_EX);
+    }
+  }
+  ~BlobLock() { close(fd_); }
+  BlobLock(const BlobLock&) = delete;
+  BlobLock& operator=(const BlobLock&) = delete;
+
+ private:
+  int fd_;
+};
+
 // snapshots/<commit>/<path> -> ../../blobs/<hash>, replaced atomically if present.
 void LinkIntoSnapshot(const fs::path& repo_dir, const std::string& commit,
                       const RemoteFile& remote) {
@@ -626,8 +659,11 @@ PullSummary PullRepo(const PullOptions& opts) {
     std::fprintf(stderr, "pulling %s @ %s (%s) into %s: %zu files, %s\n", opts.repo_id.c_str(),
                  opts.revision.c_str(), listing.commit.substr(0, 12).c_str(), repo_dir.c_str(),
                  wanted.size(), HumanBytes(total).c_str());
+    const fs::path locks = repo_dir.parent_path() / ".locks" / repo_dir.filename();
+    fs::create_directories(locks);
     for (const auto& f : wanted) {
       const fs::path blob = blobs / f.hash;
+      const BlobLock lock(locks / (f.hash + ".lock"));
       if (BlobIsValid(f, blob)) {
         ++summary.already_present;
       } else {
