@@ -12,6 +12,8 @@ Fault injection (--fault):
   drop           the first download of the largest file sends half its bytes and hangs up
   corrupt        every download of the largest file has one byte flipped
   corrupt-once   only the first download of the largest file is corrupted
+  unsafe-path    the file list also names "../escape.json", which a client must refuse
+  bad-listing    the file list is not JSON
   stall          the first download of the largest file sends half its bytes, then goes silent
 Binds 127.0.0.1 on a free port, prints the port on stdout, logs every request (method, path,
 Range) to --log, and exits by itself after --lifetime seconds.
@@ -51,7 +53,8 @@ def main():
     ap.add_argument("--root", required=True)
     ap.add_argument("--repo", required=True)
     ap.add_argument("--fault", default="none",
-                    choices=["none", "drop", "corrupt", "corrupt-once", "stall"])
+                    choices=["none", "drop", "corrupt", "corrupt-once", "stall",
+                             "unsafe-path", "bad-listing"])
     ap.add_argument("--log", required=True)
     ap.add_argument("--lifetime", type=float, default=120.0)
     args = ap.parse_args()
@@ -111,6 +114,15 @@ def main():
                         s["lfs"] = {"sha256": f["sha256"], "size": len(f["data"]),
                                     "pointerSize": 134}
                     siblings.append(s)
+                if args.fault == "unsafe-path":
+                    siblings.append(dict(siblings[0], rfilename="../escape.json"))
+                if args.fault == "bad-listing":
+                    body = b"<html>maintenance</html>"
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 return self.send_json(200, {"id": args.repo, "sha": commit, "siblings": siblings})
             if path.startswith(resolve):
                 rev, _, name = path[len(resolve):].partition("/")

@@ -287,6 +287,21 @@ TEST_F(PullTest, MissingRepoFailsClearly) {
   ExpectOneLineError(r, "repository 'org/missing' not found");
 }
 
+TEST_F(PullTest, UnsafeFileNameIsRefused) {
+  FakeHub hub(work_ / "requests.log", "unsafe-path");
+  ASSERT_TRUE(hub.ok());
+  const CliRun r = Pull(hub);
+  ExpectOneLineError(r, "unsafe file name '../escape.json'");
+  EXPECT_FALSE(fs::exists(RepoDir() / "snapshots"));
+}
+
+TEST_F(PullTest, MalformedFileListFailsClearly) {
+  FakeHub hub(work_ / "requests.log", "bad-listing");
+  ASSERT_TRUE(hub.ok());
+  const CliRun r = Pull(hub);
+  ExpectOneLineError(r, "the hub's file list for 'org/tiny'");
+}
+
 TEST_F(PullTest, MissingRevisionFailsClearly) {
   FakeHub hub(work_ / "requests.log", "none");
   ASSERT_TRUE(hub.ok());
