@@ -445,7 +445,8 @@ Transfer DownloadOnce(const PullOptions& opts, const std::string& url, const Rem
   if (got != remote.size) {
     why = remote.path + ": got " + std::to_string(got) + " of " + std::to_string(remote.size) +
           " bytes";
-    return got < remote.size ? Transfer::kRetry : (fs::remove(partial, ec), Transfer::kRetry);
+    if (got > remote.size) fs::remove(partial, ec);
+    return Transfer::kRetry;
   }
   return Transfer::kComplete;
 }
