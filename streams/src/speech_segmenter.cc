@@ -18,8 +18,6 @@ constexpr double kFloorDbfs = -120.0;  // digital silence
 
 void SegmenterConfig::Validate() const {
   Require(frame_ms > 0 && frame_ms <= 100, "frame_ms", "must be in 1..100");
-  Require((kCaptionSampleRate * frame_ms) % 1000 == 0, "frame_ms",
-          "must be a whole number of samples at 16 kHz");
   Require(trailing_silence_ms >= frame_ms, "trailing_silence_ms", "must be at least frame_ms");
   Require(min_speech_ms > 0, "min_speech_ms", "must be positive");
   Require(pre_padding_ms >= 0, "pre_padding_ms", "must not be negative");
@@ -30,8 +28,6 @@ void SegmenterConfig::Validate() const {
   Require(max_segment_ms >= cut_search_ms + min_speech_ms + pre_padding_ms, "max_segment_ms",
           "must be at least cut_search_ms + min_speech_ms + pre_padding_ms");
   Require(speech_margin_db > 0.0, "speech_margin_db", "must be positive");
-  Require(loud_margin_db >= speech_margin_db, "loud_margin_db",
-          "must be at least speech_margin_db");
   Require(max_flatness > 0.0 && max_flatness <= 1.0, "max_flatness", "must be in (0, 1]");
   Require(min_speech_dbfs <= 0.0 && min_speech_dbfs > kFloorDbfs, "min_speech_dbfs",
           "must be in (-120, 0]");
@@ -103,7 +99,7 @@ FrameDecision VoiceActivityDetector::Classify(const float* frame) {
 
   const double above = d.energy_dbfs - noise_floor_dbfs_;
   d.voiced = d.energy_dbfs >= config_.min_speech_dbfs && above >= config_.speech_margin_db &&
-             (d.flatness <= config_.max_flatness || above >= config_.loud_margin_db);
+             d.flatness <= config_.max_flatness;
 
   double step = config_.noise_floor_fall;
   if (d.energy_dbfs >= noise_floor_dbfs_) {
@@ -155,6 +151,8 @@ std::vector<float> SpeechSegmenter::Audio(int64_t begin, int64_t end) const {
 }
 
 std::vector<SegmentEvent> SpeechSegmenter::Feed(const float* samples, size_t n) {
+  // Trimming before appending: the caller has read the audio of the previous call's events.
+  TrimHistory();
   std::vector<SegmentEvent> events;
   history_.insert(history_.end(), samples, samples + n);
   total_samples_ += static_cast<int64_t>(n);
@@ -163,7 +161,6 @@ std::vector<SegmentEvent> SpeechSegmenter::Feed(const float* samples, size_t n) 
     ProcessFrame(frame_start, &history_[frame_start - history_start_], events);
     ++frames_done_;
   }
-  TrimHistory();
   return events;
 }
 

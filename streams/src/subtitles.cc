@@ -259,7 +259,7 @@ std::vector<SubtitleCue> ParseSrt(std::string_view content) {
     long long index = 0;
     if (!ParseDigits(Trim(lines[i]), index)) Fail("SRT", i, "expected a cue number");
     cue.index = static_cast<int>(index);
-    if (++i >= lines.size()) Fail("SRT", i, "cue without a timing line");
+    if (++i >= lines.size() || IsBlank(lines[i])) Fail("SRT", i, "cue without a timing line");
     ParseTiming("SRT", i, lines[i], ',', false, cue);
     ++i;
     cue.text = ReadCueText(lines, i);

@@ -1,8 +1,10 @@
 // Voice activity detection and endpointing for live captions.
 //
 // Debian 12 packages no WebRTC VAD (libfvad), so the detector is our own: per 10 ms frame, the
-// energy (dBFS) must stand clear of an adaptive noise floor and the spectrum must be harmonic
-// (low spectral flatness) unless the frame is far louder than the floor. Every decision is made on
+// energy (dBFS) must stand clear of an adaptive noise floor and the spectrum must be peaky (low
+// spectral flatness), which keeps stationary noise out however loud it is and lets the floor
+// climb to it. Unvoiced consonants between vowels are covered by the trailing-silence hangover
+// and the padding. Every decision is made on
 // fixed frames counted from the start of the stream, so the segment boundaries do not depend on
 // how the caller chunks its audio.
 #pragma once
@@ -26,7 +28,6 @@ struct SegmenterConfig {
   int pre_padding_ms = 200;        // audio kept before the first voiced frame
   int post_padding_ms = 300;       // audio kept after the last voiced frame
   double speech_margin_db = 9.0;   // frame energy above the noise floor to count as voiced
-  double loud_margin_db = 20.0;    // above this margin a frame is voiced whatever its flatness
   double max_flatness = 0.35;      // spectral flatness (0 tonal .. 1 white) of voiced frames
   double min_speech_dbfs = -50.0;  // frames quieter than this are never voiced
   double initial_noise_floor_dbfs = -60.0;
