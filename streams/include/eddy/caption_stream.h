@@ -70,7 +70,9 @@ struct CaptionStats {
 };
 
 // All per-stream caption state. One thread at a time. Audio must be 16 kHz mono float: the caller
-// resamples (audio_io has libsamplerate); other rates are rejected.
+// resamples (audio_io has libsamplerate); other rates are rejected. An exception from the
+// transcriber propagates out of AcceptWaveform/InputFinished; call reset() before reusing the
+// stream after one.
 class CaptionStream {
  public:
   // `transcriber` must outlive the stream.
