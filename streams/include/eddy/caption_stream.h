@@ -1,0 +1,128 @@
+// Live captions by segmentation and re-decoding: the LFM2-Audio encoder is not causal, so the open
+// segment is re-transcribed from its start at a steady interval (partials) and once more at its
+// endpoint (the final). This file holds everything that does not depend on the model; the engine
+// plugs in through SegmentTranscriber. Event schema: docs/caption-events.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "eddy/speech_segmenter.h"
+
+namespace eddy {
+
+// The decoder seen by a caption stream. Each call is independent: `samples_16k` is the whole
+// segment so far (16 kHz mono, from the segment start); is_final marks the last call for it.
+class SegmentTranscriber {
+ public:
+  virtual ~SegmentTranscriber() = default;
+  virtual std::string Transcribe(std::span<const float> samples_16k, bool is_final) = 0;
+};
+
+enum class CaptionEventType { kPartial, kFinal };
+
+struct CaptionEvent {
+  CaptionEventType type = CaptionEventType::kPartial;
+  int64_t id = 0;      // segment number, from 0; partials share their segment's final id
+  double start = 0.0;  // seconds of input audio: segment start sample / 16000
+  double end = 0.0;    // seconds: end of the audio given to the transcriber
+  std::string text;
+  std::string stable;  // prefix of text agreed by the last hypotheses; == text for a final
+
+  // One line of JSON: {"type","id","start","end","text","stable"}.
+  std::string ToJson() const;
+};
+
+struct CaptionConfig {
+  SegmenterConfig segmenter;
+  int partial_interval_ms = 500;  // new audio between partial re-transcriptions; 0 disables
+  int stability_hypotheses = 2;   // consecutive hypotheses that must agree on a stable prefix
+
+  // Throws std::invalid_argument naming the first bad field.
+  void Validate() const;
+};
+
+struct CaptionStats {
+  double audio_seconds = 0.0;       // input accepted
+  double transcribe_seconds = 0.0;  // wall time inside SegmentTranscriber
+  int64_t partials = 0;
+  int64_t finals = 0;
+  // Partial interval in input-audio seconds between consecutive partials of one segment.
+  double partial_interval_mean_s = 0.0;
+  double partial_interval_max_s = 0.0;
+  // Endpoint-to-final: audio from the last voiced sample to the endpoint decision (the trailing
+  // silence a live source must wait for) plus the wall time of the final transcription.
+  double final_latency_mean_s = 0.0;
+  double final_latency_max_s = 0.0;
+  double final_decode_mean_s = 0.0;  // the wall-time part alone
+  int64_t dropped_samples = 0;       // reported by the caller (ring overruns and the like)
+  double dropped_seconds() const {
+    return static_cast<double>(dropped_samples) / kCaptionSampleRate;
+  }
+  // Wall time spent transcribing per second of input; < 1 keeps up with a live source.
+  double real_time_factor() const {
+    return audio_seconds > 0.0 ? transcribe_seconds / audio_seconds : 0.0;
+  }
+};
+
+// All per-stream caption state. One thread at a time. Audio must be 16 kHz mono float: the caller
+// resamples (audio_io has libsamplerate); other rates are rejected. An exception from the
+// transcriber propagates out of AcceptWaveform/InputFinished; call reset() before reusing the
+// stream after one.
+class CaptionStream {
+ public:
+  // `transcriber` must outlive the stream.
+  CaptionStream(const CaptionConfig& config, SegmentTranscriber& transcriber);
+
+  // Throws std::invalid_argument for a rate other than 16000 and std::logic_error after
+  // InputFinished() without reset().
+  void AcceptWaveform(const float* samples, size_t n, int sample_rate);
+  // Ends the input: closes the open segment (its final is emitted if it holds enough speech).
+  void InputFinished();
+  // Samples the caller lost before they reached AcceptWaveform; they only enter the stats, the
+  // stream clock counts delivered samples (feed zeros instead to keep the clock on wall time).
+  void ReportDroppedSamples(int64_t n);
+  void reset();
+
+  // Events produced since the last call, in order.
+  std::vector<CaptionEvent> TakeEvents();
+  bool HasEvents() const { return !events_.empty(); }
+  const CaptionStats& stats() const { return stats_; }
+  const CaptionConfig& config() const { return config_; }
+  bool input_finished() const { return finished_; }
+
+ private:
+  void Handle(const std::vector<SegmentEvent>& events);
+  void EmitPartial(const SegmentEvent& e);
+  void EmitFinal(const SegmentEvent& e);
+  std::string TimedTranscribe(int64_t begin, int64_t end, bool is_final, double& seconds);
+  void BeginSegmentIfNew(int64_t start_sample);
+
+  CaptionConfig config_;
+  SegmentTranscriber& transcriber_;
+  SpeechSegmenter segmenter_;
+  std::deque<CaptionEvent> events_;
+  CaptionStats stats_;
+  bool finished_ = false;
+
+  int64_t next_id_ = 0;
+  bool segment_active_ = false;  // the open segment has an id
+  int64_t segment_start_ = -1;
+  int64_t last_partial_end_ = 0;  // sample where the previous partial's audio ended
+  int64_t last_partial_voiced_end_ = 0;
+  std::vector<std::string> hypotheses_;  // of the open segment, oldest first
+  double partial_interval_sum_ = 0.0;
+  int64_t partial_interval_count_ = 0;
+  double latency_sum_ = 0.0;
+  double decode_sum_ = 0.0;
+};
+
+// The longest prefix that all hypotheses share and that ends on a word boundary in every one of
+// them, without trailing whitespace.
+std::string StablePrefix(const std::vector<std::string>& hypotheses);
+
+}  // namespace eddy

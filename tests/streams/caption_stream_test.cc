@@ -1,0 +1,372 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "caption_synth.h"
+#include "eddy/caption_stream.h"
+
+namespace eddy {
+namespace {
+
+using caption_test::FakeTranscriber;
+using caption_test::kRate;
+using caption_test::Samples;
+using caption_test::Synth;
+
+struct CaptionRun {
+  std::vector<CaptionEvent> events;
+  std::vector<FakeTranscriber::Call> calls;
+  CaptionStats stats;
+};
+
+CaptionRun Caption(const std::vector<float>& signal, size_t chunk,
+                   const CaptionConfig& config = {}) {
+  FakeTranscriber transcriber;
+  CaptionStream stream(config, transcriber);
+  CaptionRun run;
+  for (size_t pos = 0; pos < signal.size(); pos += chunk) {
+    stream.AcceptWaveform(signal.data() + pos, std::min(chunk, signal.size() - pos), kRate);
+    for (CaptionEvent& e : stream.TakeEvents()) run.events.push_back(std::move(e));
+  }
+  stream.InputFinished();
+  for (CaptionEvent& e : stream.TakeEvents()) run.events.push_back(std::move(e));
+  run.calls = transcriber.calls;
+  run.stats = stream.stats();
+  return run;
+}
+
+std::vector<CaptionEvent> Finals(const std::vector<CaptionEvent>& events) {
+  std::vector<CaptionEvent> out;
+  for (const CaptionEvent& e : events) {
+    if (e.type == CaptionEventType::kFinal) out.push_back(e);
+  }
+  return out;
+}
+
+// Three utterances (the first with a 300 ms pause inside), a click and noise between them.
+Synth Utterances() {
+  Synth s;
+  s.Gap(0.5).Speech(0.5).Gap(0.3).Speech(0.7).Gap(1.0).Speech(0.8).Gap(1.0).Click().Gap(1.0);
+  s.Speech(2.0).Gap(1.0);
+  return s;
+}
+
+TEST(CaptionStream, FindsEachUtteranceWithPadding) {
+  const Synth s = Utterances();
+  const CaptionConfig config;
+  const CaptionRun run = Caption(s.signal(), 160, config);
+  const std::vector<CaptionEvent> finals = Finals(run.events);
+  ASSERT_EQ(finals.size(), 3u);
+  // The bursts: [0]+[1] form one utterance (pause shorter than the trailing silence).
+  const std::vector<std::pair<int64_t, int64_t>> truth = {{s.bursts()[0].begin, s.bursts()[1].end},
+                                                          {s.bursts()[2].begin, s.bursts()[2].end},
+                                                          {s.bursts()[3].begin, s.bursts()[3].end}};
+  const double frame = config.segmenter.frame_ms / 1000.0;
+  for (size_t i = 0; i < finals.size(); ++i) {
+    const double begin = double(truth[i].first) / kRate, end = double(truth[i].second) / kRate;
+    EXPECT_NEAR(finals[i].start, begin - config.segmenter.pre_padding_ms / 1000.0, 2 * frame);
+    EXPECT_NEAR(finals[i].end, end + config.segmenter.post_padding_ms / 1000.0, 2 * frame);
+    EXPECT_EQ(finals[i].id, static_cast<int64_t>(i));
+  }
+}
+
+TEST(CaptionStream, SameEventsForEveryChunkSize) {
+  const Synth s = Utterances();
+  const CaptionRun reference = Caption(s.signal(), 160);
+  ASSERT_FALSE(reference.events.empty());
+  for (size_t chunk : {size_t{1}, size_t{1000}, size_t{16000}, size_t{7}, size_t{4099}}) {
+    const CaptionRun run = Caption(s.signal(), chunk);
+    ASSERT_EQ(run.events.size(), reference.events.size()) << "chunk " << chunk;
+    for (size_t i = 0; i < run.events.size(); ++i) {
+      EXPECT_EQ(run.events[i].ToJson(), reference.events[i].ToJson()) << "chunk " << chunk;
+    }
+    ASSERT_EQ(run.calls.size(), reference.calls.size()) << "chunk " << chunk;
+    for (size_t i = 0; i < run.calls.size(); ++i) {
+      EXPECT_EQ(run.calls[i].hash, reference.calls[i].hash) << "chunk " << chunk << " call " << i;
+    }
+  }
+}
+
+TEST(CaptionStream, SilenceNoiseAndClicksNeverReachTheTranscriber) {
+  for (double noise : {0.0, 0.005, 0.02}) {
+    Synth s;
+    s.SetNoise(noise).Gap(2.0).Click().Gap(1.5).Click().Gap(0.1).Click().Gap(3.0);
+    const CaptionRun run = Caption(s.signal(), 320);
+    EXPECT_TRUE(run.calls.empty()) << "noise " << noise;
+    EXPECT_TRUE(run.events.empty()) << "noise " << noise;
+  }
+  // With speech present, every call holds speech-level audio, not background alone.
+  const CaptionRun run = Caption(Utterances().signal(), 160);
+  ASSERT_FALSE(run.calls.empty());
+  for (const FakeTranscriber::Call& call : run.calls) EXPECT_GT(call.peak, 0.05f);
+}
+
+TEST(CaptionStream, SpeechInLouderNoiseIsStillSegmented) {
+  Synth s;
+  s.SetNoise(0.02).Gap(1.5).Speech(1.0).Gap(1.5).Speech(1.0).Gap(1.0);
+  const CaptionRun run = Caption(s.signal(), 512);
+  EXPECT_EQ(Finals(run.events).size(), 2u);
+}
+
+TEST(CaptionStream, MaxLengthCutsAtTheQuietestPointOfTheWindow) {
+  CaptionConfig config;
+  config.segmenter.max_segment_ms = 3000;
+  config.segmenter.cut_search_ms = 1000;
+  Synth s;
+  s.Gap(0.5).Speech(4.3).Gap(1.5);
+  // Digital silence outside the search window, a deep dip inside it.
+  s.Scale(Samples(1.5), Samples(1.55), 0.0f);
+  const int64_t dip_begin = Samples(2.70), dip_end = Samples(2.75);
+  s.Scale(dip_begin, dip_end, 0.02f);
+  const CaptionRun run = Caption(s.signal(), 1000, config);
+  const std::vector<CaptionEvent> finals = Finals(run.events);
+  ASSERT_EQ(finals.size(), 2u);
+  const double segment_start = finals[0].start;
+  EXPECT_LE(finals[0].end - segment_start, 3.0 + 1e-9);
+  EXPECT_GE(finals[0].end, double(dip_begin) / kRate);
+  EXPECT_LT(finals[0].end, double(dip_end) / kRate);
+  EXPECT_DOUBLE_EQ(finals[1].start, finals[0].end);  // nothing lost, nothing repeated
+  EXPECT_NEAR(finals[1].end, 4.8 + config.segmenter.post_padding_ms / 1000.0, 0.02);
+}
+
+TEST(CaptionStream, PartialsComeAtTheConfiguredInterval) {
+  for (int interval_ms : {300, 500, 1000}) {
+    CaptionConfig config;
+    config.partial_interval_ms = interval_ms;
+    Synth s;
+    s.Gap(0.5).Speech(3.0).Gap(1.0);
+    const CaptionRun run = Caption(s.signal(), 160, config);
+    std::vector<CaptionEvent> partials;
+    for (const CaptionEvent& e : run.events) {
+      if (e.type == CaptionEventType::kPartial) partials.push_back(e);
+    }
+    const double interval = interval_ms / 1000.0;
+    const double speech_end = 3.5;
+    ASSERT_GE(partials.size(), static_cast<size_t>(2.5 / interval)) << interval_ms;
+    // The first partial waits for the interval and for the segment to be confirmed.
+    const double confirmed_at =
+        (config.segmenter.pre_padding_ms + config.segmenter.min_speech_ms) / 1000.0;
+    EXPECT_NEAR(partials[0].end - partials[0].start, std::max(interval, confirmed_at), 0.011);
+    for (size_t i = 1; i < partials.size(); ++i) {
+      EXPECT_NEAR(partials[i].end - partials[i - 1].end, interval, 1e-9) << interval_ms;
+    }
+    // Partials stop once the speech has: at most one interval of trailing audio.
+    EXPECT_LE(partials.back().end, speech_end + interval + 1e-9);
+    EXPECT_NEAR(run.stats.partial_interval_mean_s, interval, 1e-9);
+    EXPECT_NEAR(run.stats.partial_interval_max_s, interval, 1e-9);
+  }
+}
+
+TEST(CaptionStream, StablePrefixIsWhatConsecutiveHypothesesAgreeOn) {
+  Synth s;
+  s.Gap(0.5).Speech(2.5).Gap(1.0);
+  const CaptionRun run = Caption(s.signal(), 160);
+  std::vector<CaptionEvent> partials;
+  for (const CaptionEvent& e : run.events) {
+    if (e.type == CaptionEventType::kPartial) partials.push_back(e);
+  }
+  ASSERT_GE(partials.size(), 3u);
+  EXPECT_EQ(partials[0].stable, "");  // a single hypothesis is never stable
+  for (size_t i = 1; i < partials.size(); ++i) {
+    // The fake's hypotheses only grow, so the agreed prefix is exactly the previous hypothesis.
+    EXPECT_EQ(partials[i].stable, partials[i - 1].text);
+    EXPECT_EQ(partials[i].text.compare(0, partials[i].stable.size(), partials[i].stable), 0);
+  }
+  const std::vector<CaptionEvent> finals = Finals(run.events);
+  ASSERT_EQ(finals.size(), 1u);
+  EXPECT_EQ(finals[0].stable, finals[0].text);
+}
+
+TEST(StablePrefix, CutsOnWordBoundariesOnly) {
+  EXPECT_EQ(StablePrefix({"hello wor", "hello world"}), "hello");
+  EXPECT_EQ(StablePrefix({"a b c", "a b d"}), "a b");
+  EXPECT_EQ(StablePrefix({"abc", "abd"}), "");
+  EXPECT_EQ(StablePrefix({"same text", "same text"}), "same text");
+  EXPECT_EQ(StablePrefix({"one two", "one two three", "one twelve"}), "one");
+  EXPECT_EQ(StablePrefix({"h\xC3\xA9llo w\xC3\xB6rld", "h\xC3\xA9llo w\xC3\xB8rld"}),
+            "h\xC3\xA9llo");
+  EXPECT_EQ(StablePrefix({}), "");
+}
+
+TEST(CaptionStream, FinalsNeverReopenAndIdsIncrease) {
+  CaptionConfig config;
+  config.segmenter.max_segment_ms = 3000;
+  config.segmenter.cut_search_ms = 1000;
+  Synth s = Utterances();
+  s.Speech(7.0).Gap(1.0);
+  const CaptionRun run = Caption(s.signal(), 999, config);
+  int64_t next_final_id = 0;
+  double previous_final_end = 0.0;
+  for (const CaptionEvent& e : run.events) {
+    // Every event belongs to the segment after the last final: none reopens a closed one.
+    EXPECT_EQ(e.id, next_final_id);
+    EXPECT_GE(e.start, previous_final_end);
+    EXPECT_GT(e.end, e.start);
+    if (e.type == CaptionEventType::kFinal) {
+      previous_final_end = e.end;
+      ++next_final_id;
+    }
+  }
+  EXPECT_GE(next_final_id, 5);  // 3 utterances + a 7 s one cut at least twice
+  EXPECT_EQ(run.events.back().type, CaptionEventType::kFinal);
+}
+
+TEST(CaptionStream, TimesAreExactFromSampleCounts) {
+  const Synth s = Utterances();
+  const CaptionRun run = Caption(s.signal(), 1000);
+  size_t call = 0;
+  for (const CaptionEvent& e : run.events) {
+    ASSERT_LT(call, run.calls.size());
+    const double given = double(run.calls[call++].samples) / kRate;
+    EXPECT_DOUBLE_EQ(e.end - e.start, given);
+    EXPECT_DOUBLE_EQ(e.start * kRate, std::round(e.start * kRate));
+  }
+}
+
+TEST(CaptionStream, JsonHasTheDocumentedSchema) {
+  const CaptionRun run = Caption(Utterances().signal(), 160);
+  ASSERT_FALSE(run.events.empty());
+  for (const CaptionEvent& e : run.events) {
+    const std::string line = e.ToJson();
+    EXPECT_EQ(line.find('\n'), std::string::npos);
+    EXPECT_EQ(line.rfind("{\"type\":", 0), 0u) << line;
+    const nlohmann::json j = nlohmann::json::parse(line);
+    ASSERT_EQ(j.size(), 6u) << line;
+    ASSERT_TRUE(j.at("type").is_string());
+    const std::string type = j.at("type");
+    EXPECT_TRUE(type == "partial" || type == "final");
+    EXPECT_EQ(type == "final", e.type == CaptionEventType::kFinal);
+    EXPECT_TRUE(j.at("id").is_number_integer());
+    EXPECT_TRUE(j.at("start").is_number());
+    EXPECT_TRUE(j.at("end").is_number());
+    EXPECT_TRUE(j.at("text").is_string());
+    EXPECT_TRUE(j.at("stable").is_string());
+    EXPECT_EQ(j.at("id").get<int64_t>(), e.id);
+    EXPECT_DOUBLE_EQ(j.at("start").get<double>(), e.start);
+    EXPECT_DOUBLE_EQ(j.at("end").get<double>(), e.end);
+    EXPECT_EQ(j.at("text").get<std::string>(), e.text);
+  }
+  CaptionEvent odd;
+  odd.text = "quote \" backslash \\ newline \n \xC3\xA9 bad \xC3";
+  const nlohmann::json j = nlohmann::json::parse(odd.ToJson());
+  EXPECT_EQ(j.at("text").get<std::string>().substr(0, 33), odd.text.substr(0, 33));
+}
+
+TEST(CaptionStream, RejectsOtherRatesBadSamplesAndInputAfterFinish) {
+  FakeTranscriber transcriber;
+  CaptionStream stream(CaptionConfig{}, transcriber);
+  std::vector<float> audio(160, 0.0f);
+  try {
+    stream.AcceptWaveform(audio.data(), audio.size(), 44100);
+    FAIL() << "44100 Hz accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("44100"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("16000"), std::string::npos);
+  }
+  audio[5] = std::nanf("");
+  EXPECT_THROW(stream.AcceptWaveform(audio.data(), audio.size(), kRate), std::invalid_argument);
+  audio[5] = 0.0f;
+  EXPECT_THROW(stream.AcceptWaveform(nullptr, 10, kRate), std::invalid_argument);
+  stream.AcceptWaveform(audio.data(), audio.size(), kRate);
+  stream.InputFinished();
+  EXPECT_THROW(stream.AcceptWaveform(audio.data(), audio.size(), kRate), std::logic_error);
+  stream.reset();
+  EXPECT_NO_THROW(stream.AcceptWaveform(audio.data(), audio.size(), kRate));
+}
+
+TEST(CaptionStream, ResetStartsAFreshStream) {
+  const Synth s = Utterances();
+  FakeTranscriber transcriber;
+  CaptionStream stream(CaptionConfig{}, transcriber);
+  std::vector<std::string> first, second;
+  for (std::vector<std::string>* out : {&first, &second}) {
+    stream.AcceptWaveform(s.signal().data(), s.signal().size(), kRate);
+    stream.InputFinished();
+    for (const CaptionEvent& e : stream.TakeEvents()) out->push_back(e.ToJson());
+    stream.reset();
+  }
+  EXPECT_FALSE(first.empty());
+  EXPECT_EQ(first, second);
+  EXPECT_EQ(stream.stats().finals, 0);
+}
+
+TEST(CaptionStream, InputFinishedClosesTheOpenSegment) {
+  Synth s;
+  s.Gap(0.5).Speech(1.0).SetNoise(0.0);
+  std::vector<float> signal = s.signal();
+  signal.resize(signal.size() + 37, 0.0f);  // a partial frame at the end
+  const CaptionRun run = Caption(signal, 160);
+  const std::vector<CaptionEvent> finals = Finals(run.events);
+  ASSERT_EQ(finals.size(), 1u);
+  EXPECT_LE(finals[0].end, double(signal.size()) / kRate);
+  EXPECT_NEAR(finals[0].end, double(signal.size()) / kRate, 0.01);
+}
+
+TEST(CaptionStream, StatsCountAudioLatencyAndDrops) {
+  const Synth s = Utterances();
+  CaptionConfig config;
+  FakeTranscriber transcriber;
+  CaptionStream stream(config, transcriber);
+  stream.AcceptWaveform(s.signal().data(), s.signal().size(), kRate);
+  stream.ReportDroppedSamples(1600);
+  stream.InputFinished();
+  const CaptionStats& st = stream.stats();
+  EXPECT_DOUBLE_EQ(st.audio_seconds, double(s.size()) / kRate);
+  EXPECT_DOUBLE_EQ(st.dropped_seconds(), 0.1);
+  EXPECT_EQ(st.finals, 3);
+  EXPECT_EQ(st.partials + st.finals, static_cast<int64_t>(transcriber.calls.size()));
+  // Every final here ends at an endpoint: the wait is exactly the trailing silence.
+  EXPECT_NEAR(st.final_latency_mean_s - st.final_decode_mean_s,
+              config.segmenter.trailing_silence_ms / 1000.0, 1e-9);
+  EXPECT_GE(st.final_latency_max_s, st.final_latency_mean_s);
+  EXPECT_DOUBLE_EQ(st.real_time_factor(), st.transcribe_seconds / st.audio_seconds);
+  EXPECT_THROW(stream.ReportDroppedSamples(-1), std::invalid_argument);
+}
+
+TEST(CaptionConfig, ValidateNamesTheBadField) {
+  struct Case {
+    const char* field;
+    void (*spoil)(CaptionConfig&);
+  };
+  const Case cases[] = {
+      {"frame_ms", [](CaptionConfig& c) { c.segmenter.frame_ms = 0; }},
+      {"frame_ms", [](CaptionConfig& c) { c.segmenter.frame_ms = 200; }},
+      {"trailing_silence_ms", [](CaptionConfig& c) { c.segmenter.trailing_silence_ms = 0; }},
+      {"max_segment_ms", [](CaptionConfig& c) { c.segmenter.max_segment_ms = 1000; }},
+      {"cut_search_ms", [](CaptionConfig& c) { c.segmenter.cut_search_ms = 0; }},
+      {"min_speech_ms", [](CaptionConfig& c) { c.segmenter.min_speech_ms = -1; }},
+      {"pre_padding_ms", [](CaptionConfig& c) { c.segmenter.pre_padding_ms = -5; }},
+      {"post_padding_ms", [](CaptionConfig& c) { c.segmenter.post_padding_ms = 700; }},
+      {"speech_margin_db", [](CaptionConfig& c) { c.segmenter.speech_margin_db = 0; }},
+      {"max_flatness", [](CaptionConfig& c) { c.segmenter.max_flatness = 1.5; }},
+      {"min_speech_dbfs", [](CaptionConfig& c) { c.segmenter.min_speech_dbfs = 3; }},
+      {"initial_noise_floor_dbfs",
+       [](CaptionConfig& c) { c.segmenter.initial_noise_floor_dbfs = 1; }},
+      {"noise_floor_fall", [](CaptionConfig& c) { c.segmenter.noise_floor_fall = 0; }},
+      {"noise_floor_rise", [](CaptionConfig& c) { c.segmenter.noise_floor_rise = 2; }},
+      {"noise_floor_rise_voiced",
+       [](CaptionConfig& c) { c.segmenter.noise_floor_rise_voiced = 0.5; }},
+      {"partial_interval_ms", [](CaptionConfig& c) { c.partial_interval_ms = -1; }},
+      {"partial_interval_ms", [](CaptionConfig& c) { c.partial_interval_ms = 5; }},
+      {"stability_hypotheses", [](CaptionConfig& c) { c.stability_hypotheses = 0; }},
+  };
+  EXPECT_NO_THROW(CaptionConfig{}.Validate());
+  for (const Case& c : cases) {
+    CaptionConfig config;
+    c.spoil(config);
+    try {
+      config.Validate();
+      ADD_FAILURE() << c.field << " not rejected";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(c.field), std::string::npos) << e.what();
+    }
+    FakeTranscriber transcriber;
+    EXPECT_THROW(CaptionStream(config, transcriber), std::invalid_argument) << c.field;
+  }
+}
+
+}  // namespace
+}  // namespace eddy
