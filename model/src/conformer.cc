@@ -193,61 +193,73 @@ struct Image {
   float* at(int t, int f) { return data.data() + (static_cast<size_t>(t) * freq + f) * channels; }
 };
 
-// conv.0: one input channel to C channels, 3x3, stride 2, padding 1; then ReLU (conv.1).
+// conv.0: one input channel to C channels, 3x3, stride 2, padding 1, as im2col + GEMM; then
+// ReLU (conv.1).
 Image Conv0(const float* mel, int n_frames, int n_features, const PreEncodeWeights& w) {
-  const int channels = static_cast<int>(w.conv0_bias.size());
+  constexpr int kTaps = kSubsamplingKernel * kSubsamplingKernel;
   Image out;
   out.time = StridedLength(n_frames);
   out.freq = StridedLength(n_features);
-  out.channels = channels;
-  out.data.resize(static_cast<Eigen::Index>(out.time) * out.freq, channels);
+  out.channels = static_cast<int>(w.conv0_bias.size());
+  Mat patches(static_cast<Eigen::Index>(out.time) * out.freq, kTaps);
 #pragma omp parallel for schedule(static)
   for (int t = 0; t < out.time; ++t) {
     for (int f = 0; f < out.freq; ++f) {
-      float* acc = out.at(t, f);
-      std::copy(w.conv0_bias.begin(), w.conv0_bias.end(), acc);
+      float* patch = patches.row(static_cast<Eigen::Index>(t) * out.freq + f).data();
       for (int dt = 0; dt < kSubsamplingKernel; ++dt) {
         const int ti = t * kSubsamplingStride + dt - kSubsamplingPad;
-        if (ti < 0 || ti >= n_frames) continue;
         for (int df = 0; df < kSubsamplingKernel; ++df) {
           const int fi = f * kSubsamplingStride + df - kSubsamplingPad;
-          if (fi < 0 || fi >= n_features) continue;
+          const bool inside = ti >= 0 && ti < n_frames && fi >= 0 && fi < n_features;
           // mel is feature-major: element (feature fi, frame ti).
-          const float v = mel[static_cast<size_t>(fi) * n_frames + ti];
-          const float* tap =
-              w.conv0_weight.data() + static_cast<size_t>(dt * kSubsamplingKernel + df) * channels;
-          for (int c = 0; c < channels; ++c) acc[c] += v * tap[c];
+          patch[dt * kSubsamplingKernel + df] =
+              inside ? mel[static_cast<size_t>(fi) * n_frames + ti] : 0.0f;
         }
       }
-      for (int c = 0; c < channels; ++c) acc[c] = std::max(acc[c], 0.0f);
     }
+  }
+  const ops::ConstMatMap taps(w.conv0_weight.data(), kTaps, out.channels);  // [9][C]
+  const Eigen::Map<const Eigen::RowVectorXf> bias(w.conv0_bias.data(), out.channels);
+  out.data.resize(patches.rows(), out.channels);
+  // Row blocks in parallel: one product with k = 9 is too thin for Eigen's own threading.
+  const Eigen::Index rows = patches.rows();
+#pragma omp parallel
+  {
+    const int threads = omp_get_num_threads(), id = omp_get_thread_num();
+    const Eigen::Index r0 = rows * id / threads, r1 = rows * (id + 1) / threads;
+    auto block = out.data.middleRows(r0, r1 - r0);
+    block.noalias() = patches.middleRows(r0, r1 - r0) * taps;
+    block = (block.rowwise() + bias).cwiseMax(0.0f);
   }
   return out;
 }
 
 // Depthwise 3x3 stride-2 conv (conv.2 / conv.5), then pointwise 1x1 (conv.3 / conv.6), ReLU.
 Image DepthwisePointwiseStage(const Image& in, const DepthwisePointwise& w) {
+  using Channels = Eigen::Map<Eigen::ArrayXf>;
+  using ConstChannels = Eigen::Map<const Eigen::ArrayXf>;
   const int channels = in.channels;
   Image dw;
   dw.time = StridedLength(in.time);
   dw.freq = StridedLength(in.freq);
   dw.channels = channels;
   dw.data.resize(static_cast<Eigen::Index>(dw.time) * dw.freq, channels);
+  const ConstChannels bias(w.depthwise_bias.data(), channels);
 #pragma omp parallel for schedule(static)
   for (int t = 0; t < dw.time; ++t) {
     for (int f = 0; f < dw.freq; ++f) {
-      float* acc = dw.at(t, f);
-      std::copy(w.depthwise_bias.begin(), w.depthwise_bias.end(), acc);
+      Channels acc(dw.at(t, f), channels);
+      acc = bias;
       for (int dt = 0; dt < kSubsamplingKernel; ++dt) {
         const int ti = t * kSubsamplingStride + dt - kSubsamplingPad;
         if (ti < 0 || ti >= in.time) continue;
         for (int df = 0; df < kSubsamplingKernel; ++df) {
           const int fi = f * kSubsamplingStride + df - kSubsamplingPad;
           if (fi < 0 || fi >= in.freq) continue;
-          const float* src = in.at(ti, fi);
-          const float* tap = w.depthwise_weight.data() +
-                             static_cast<size_t>(dt * kSubsamplingKernel + df) * channels;
-          for (int c = 0; c < channels; ++c) acc[c] += src[c] * tap[c];
+          const ConstChannels tap(w.depthwise_weight.data() +
+                                      static_cast<size_t>(dt * kSubsamplingKernel + df) * channels,
+                                  channels);
+          acc += ConstChannels(in.at(ti, fi), channels) * tap;
         }
       }
     }
@@ -348,19 +360,23 @@ Mat ConvModule(const Mat& z, const ConformerLayerWeights& w, int kernel) {
     glu.row(t).array() = a / (1.0f + (-b).exp());
   }
   const int pad = (kernel - 1) / 2;
+  using Channels = Eigen::Map<Eigen::ArrayXf>;
+  using ConstChannels = Eigen::Map<const Eigen::ArrayXf>;
+  const ConstChannels bias(w.depthwise_bias.data(), d);
+  const ConstChannels bn_scale(w.batch_norm_scale.data(), d);
+  const ConstChannels bn_shift(w.batch_norm_shift.data(), d);
   Mat dw(frames, d);
 #pragma omp parallel for schedule(static)
   for (int t = 0; t < frames; ++t) {
-    float* acc = dw.row(t).data();
-    std::copy(w.depthwise_bias.begin(), w.depthwise_bias.end(), acc);
+    Channels acc(dw.row(t).data(), d);
+    acc = bias;
     for (int j = 0; j < kernel; ++j) {
       const int ti = t + j - pad;
       if (ti < 0 || ti >= frames) continue;
-      const float* src = glu.row(ti).data();
-      const float* tap = w.depthwise_weight.data() + static_cast<size_t>(j) * d;
-      for (int c = 0; c < d; ++c) acc[c] += src[c] * tap[c];
+      acc += ConstChannels(glu.row(ti).data(), d) *
+             ConstChannels(w.depthwise_weight.data() + static_cast<size_t>(j) * d, d);
     }
-    for (int c = 0; c < d; ++c) acc[c] = acc[c] * w.batch_norm_scale[c] + w.batch_norm_shift[c];
+    acc = acc * bn_scale + bn_shift;
   }
   SiluInPlace(dw);
   return w.pointwise_conv2.Forward(dw);
