@@ -161,8 +161,8 @@ void WeightMatrix::MatMulT(const float* x, int n, float* y) const {
         std::memcpy(buf.data(), static_cast<const float*>(data_) + static_cast<size_t>(r0) * cols_,
                     sizeof(float) * (r1 - r0) * cols_);
       } else {
-        ConvertRows(static_cast<const uint16_t*>(data_) + static_cast<size_t>(r0) * cols_,
-                    r1 - r0, cols_, buf.data());
+        ConvertRows(static_cast<const uint16_t*>(data_) + static_cast<size_t>(r0) * cols_, r1 - r0,
+                    cols_, buf.data());
       }
       ConstMatMap W(buf.data(), r1 - r0, cols_);
       Y.middleCols(r0, r1 - r0).noalias() = X * W.transpose();
