@@ -1,6 +1,7 @@
 // The full-size LFM2-Audio encoder + adapter (spec_audio.md §3.1: 17 layers, d_model 512, 8 heads,
 // FF 2048, 256 subsampling channels, adapter to 2048) with random weights, on 10 s of audio
-// (1001 mel frames). The checkpoint is written to a temporary file in f32 and in bf16.
+// (1001 mel frames). The checkpoint is written to a temporary file (bf16 like the released
+// model, or f32) and loaded as owned f32 copies or viewed in the mapping.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -83,13 +84,14 @@ fs::path WriteRandomCheckpoint(const eddy::EncoderConfig& config, eddy::DType dt
   return path;
 }
 
-void BM_EncoderTenSeconds(benchmark::State& state, eddy::DType dtype) {
+void BM_EncoderTenSeconds(benchmark::State& state, eddy::DType dtype,
+                          eddy::EncoderWeightStorage storage) {
   eddy::ops::SetNumThreads(kThreads);
   const eddy::EncoderConfig config;  // the defaults are the full-size model
   const fs::path path = WriteRandomCheckpoint(config, dtype);
   {
     const eddy::SafeTensors st = eddy::SafeTensors::Open(path);
-    const auto encoder = eddy::ConformerEncoder::Load(st, config, kBackboneHidden);
+    const auto encoder = eddy::ConformerEncoder::Load(st, config, kBackboneHidden, storage);
     Random rng(7);
     std::vector<float> mel(static_cast<size_t>(config.feat_in) * kMelFrames);
     for (auto& v : mel) v = rng.Next();
@@ -109,11 +111,18 @@ void BM_EncoderTenSeconds(benchmark::State& state, eddy::DType dtype) {
   fs::remove(path);
 }
 
-BENCHMARK_CAPTURE(BM_EncoderTenSeconds, f32, eddy::DType::kF32)
+BENCHMARK_CAPTURE(BM_EncoderTenSeconds, bf16_owned_f32, eddy::DType::kBF16,
+                  eddy::EncoderWeightStorage::kOwnedF32)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(3.0);
-BENCHMARK_CAPTURE(BM_EncoderTenSeconds, bf16, eddy::DType::kBF16)
+BENCHMARK_CAPTURE(BM_EncoderTenSeconds, bf16_mapped, eddy::DType::kBF16,
+                  eddy::EncoderWeightStorage::kMapped)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(3.0);
+BENCHMARK_CAPTURE(BM_EncoderTenSeconds, f32_mapped, eddy::DType::kF32,
+                  eddy::EncoderWeightStorage::kMapped)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(3.0);

@@ -98,32 +98,52 @@ int SubsampledFeatures(const EncoderConfig& c) {
   return f;
 }
 
+// Big matrices either view the file mapping or are copied into process memory as float32.
+struct MatrixLoader {
+  const SafeTensors& st;
+  EncoderWeightStorage storage;
+
+  ops::WeightMatrix Matrix(const std::string& name, const std::vector<int64_t>& shape) const {
+    if (storage == EncoderWeightStorage::kMapped) return ops::WeightMatrix::Load(st, name, shape);
+    int64_t cols = 1;
+    for (size_t i = 1; i < shape.size(); ++i) cols *= shape[i];
+    return ops::WeightMatrix::FromOwned(ops::LoadF32(st, name, shape), static_cast<int>(shape[0]),
+                                        static_cast<int>(cols));
+  }
+  ops::Linear Linear(const std::string& prefix, int out, int in, bool has_bias) const {
+    ops::Linear l;
+    l.weight = Matrix(prefix + ".weight", {out, in});
+    if (has_bias) l.bias = ops::LoadF32(st, prefix + ".bias", {out});
+    return l;
+  }
+};
+
 std::string LayerPrefix(int i) {
   return "conformer.layers." + std::to_string(i) + ".";
 }
 
-ConformerLayerWeights LoadLayer(const SafeTensors& st, const EncoderConfig& c, int index) {
+ConformerLayerWeights LoadLayer(const SafeTensors& st, const MatrixLoader& load,
+                                const EncoderConfig& c, int index) {
   const std::string p = LayerPrefix(index);
   const int d = c.d_model, ff = c.d_ff(), k = c.conv_kernel_size;
   ConformerLayerWeights w;
   w.norm_feed_forward1_weight = ops::LoadF32(st, p + "norm_feed_forward1.weight", {d});
   w.norm_feed_forward1_bias = ops::LoadF32(st, p + "norm_feed_forward1.bias", {d});
-  w.feed_forward1_linear1 = ops::Linear::Load(st, p + "feed_forward1.linear1", ff, d, true);
-  w.feed_forward1_linear2 = ops::Linear::Load(st, p + "feed_forward1.linear2", d, ff, true);
+  w.feed_forward1_linear1 = load.Linear(p + "feed_forward1.linear1", ff, d, true);
+  w.feed_forward1_linear2 = load.Linear(p + "feed_forward1.linear2", d, ff, true);
   w.norm_self_att_weight = ops::LoadF32(st, p + "norm_self_att.weight", {d});
   w.norm_self_att_bias = ops::LoadF32(st, p + "norm_self_att.bias", {d});
-  w.linear_q = ops::Linear::Load(st, p + "self_attn.linear_q", d, d, true);
-  w.linear_k = ops::Linear::Load(st, p + "self_attn.linear_k", d, d, true);
-  w.linear_v = ops::Linear::Load(st, p + "self_attn.linear_v", d, d, true);
-  w.linear_out = ops::Linear::Load(st, p + "self_attn.linear_out", d, d, true);
-  w.linear_pos = ops::Linear::Load(st, p + "self_attn.linear_pos", d, d, false);
+  w.linear_q = load.Linear(p + "self_attn.linear_q", d, d, true);
+  w.linear_k = load.Linear(p + "self_attn.linear_k", d, d, true);
+  w.linear_v = load.Linear(p + "self_attn.linear_v", d, d, true);
+  w.linear_out = load.Linear(p + "self_attn.linear_out", d, d, true);
+  w.linear_pos = load.Linear(p + "self_attn.linear_pos", d, d, false);
   const int heads = c.n_heads, dk = d / heads;
   w.pos_bias_u = ops::LoadF32(st, p + "self_attn.pos_bias_u", {heads, dk});
   w.pos_bias_v = ops::LoadF32(st, p + "self_attn.pos_bias_v", {heads, dk});
   w.norm_conv_weight = ops::LoadF32(st, p + "norm_conv.weight", {d});
   w.norm_conv_bias = ops::LoadF32(st, p + "norm_conv.bias", {d});
-  w.pointwise_conv1.weight =
-      ops::WeightMatrix::Load(st, p + "conv.pointwise_conv1.weight", {2 * d, d, 1});
+  w.pointwise_conv1.weight = load.Matrix(p + "conv.pointwise_conv1.weight", {2 * d, d, 1});
   w.pointwise_conv1.bias = ops::LoadF32(st, p + "conv.pointwise_conv1.bias", {2 * d});
   w.depthwise_weight =
       TapMajor(ops::LoadF32(st, p + "conv.depthwise_conv.weight", {d, 1, k}), d, k);
@@ -142,13 +162,12 @@ ConformerLayerWeights LoadLayer(const SafeTensors& st, const EncoderConfig& c, i
     w.batch_norm_scale[i] = static_cast<float>(scale);
     w.batch_norm_shift[i] = static_cast<float>(bn_bias[i] - bn_mean[i] * scale);
   }
-  w.pointwise_conv2.weight =
-      ops::WeightMatrix::Load(st, p + "conv.pointwise_conv2.weight", {d, d, 1});
+  w.pointwise_conv2.weight = load.Matrix(p + "conv.pointwise_conv2.weight", {d, d, 1});
   w.pointwise_conv2.bias = ops::LoadF32(st, p + "conv.pointwise_conv2.bias", {d});
   w.norm_feed_forward2_weight = ops::LoadF32(st, p + "norm_feed_forward2.weight", {d});
   w.norm_feed_forward2_bias = ops::LoadF32(st, p + "norm_feed_forward2.bias", {d});
-  w.feed_forward2_linear1 = ops::Linear::Load(st, p + "feed_forward2.linear1", ff, d, true);
-  w.feed_forward2_linear2 = ops::Linear::Load(st, p + "feed_forward2.linear2", d, ff, true);
+  w.feed_forward2_linear1 = load.Linear(p + "feed_forward2.linear1", ff, d, true);
+  w.feed_forward2_linear2 = load.Linear(p + "feed_forward2.linear2", d, ff, true);
   w.norm_out_weight = ops::LoadF32(st, p + "norm_out.weight", {d});
   w.norm_out_bias = ops::LoadF32(st, p + "norm_out.bias", {d});
   return w;
@@ -478,7 +497,8 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> ConformerEncoder::Tens
 }
 
 ConformerEncoder ConformerEncoder::Load(const SafeTensors& st, const EncoderConfig& config,
-                                        int backbone_hidden) {
+                                        int backbone_hidden, EncoderWeightStorage storage) {
+  const MatrixLoader load{st, storage};
   try {
     config.Validate();
   } catch (const std::invalid_argument& e) {
@@ -503,17 +523,17 @@ ConformerEncoder ConformerEncoder::Load(const SafeTensors& st, const EncoderConf
     DepthwisePointwise stage;
     stage.depthwise_weight = TapMajor(ops::LoadF32(st, dw + "weight", {ch, 1, 3, 3}), ch, 9);
     stage.depthwise_bias = ops::LoadF32(st, dw + "bias", {ch});
-    stage.pointwise.weight = ops::WeightMatrix::Load(st, pw + "weight", {ch, ch, 1, 1});
+    stage.pointwise.weight = load.Matrix(pw + "weight", {ch, ch, 1, 1});
     stage.pointwise.bias = ops::LoadF32(st, pw + "bias", {ch});
     pe.stages.push_back(std::move(stage));
   }
-  pe.out = ops::Linear::Load(st, pre + "out", d, ch * w->freq_out, true);
-  for (int i = 0; i < config.n_layers; ++i) w->layers.push_back(LoadLayer(st, config, i));
+  pe.out = load.Linear(pre + "out", d, ch * w->freq_out, true);
+  for (int i = 0; i < config.n_layers; ++i) w->layers.push_back(LoadLayer(st, load, config, i));
   const std::string ad = "audio_adapter.model.";
   w->adapter.norm_weight = ops::LoadF32(st, ad + "0.weight", {d});
   w->adapter.norm_bias = ops::LoadF32(st, ad + "0.bias", {d});
-  w->adapter.linear1 = ops::Linear::Load(st, ad + "1", backbone_hidden, d, true);
-  w->adapter.linear2 = ops::Linear::Load(st, ad + "3", backbone_hidden, backbone_hidden, true);
+  w->adapter.linear1 = load.Linear(ad + "1", backbone_hidden, d, true);
+  w->adapter.linear2 = load.Linear(ad + "3", backbone_hidden, backbone_hidden, true);
   ConformerEncoder e;
   e.weights_ = std::move(w);
   return e;

@@ -209,14 +209,20 @@ TEST_F(EncoderTest, Bf16CheckpointMatchesTheSameValuesInF32) {
   WriteSafeTensors(bf16_path, tensors, DType::kBF16);
   const SafeTensors f32 = SafeTensors::Open(f32_path);
   const SafeTensors bf16 = SafeTensors::Open(bf16_path);
-  const auto a = ConformerEncoder::Load(f32, config_, kHidden);
-  const auto b = ConformerEncoder::Load(bf16, config_, kHidden);
   const int frames = 77;
   const auto mel = RandomMel(config_.feat_in, frames, 9);
-  const RowMatrix ya = a.Encode(mel.data(), frames);
-  const RowMatrix yb = b.Encode(mel.data(), frames);
-  const float max_ref = ya.cwiseAbs().maxCoeff();
-  EXPECT_LE((ya - yb).cwiseAbs().maxCoeff(), 1e-5f * max_ref);
+  const RowMatrix expected =
+      ConformerEncoder::Load(f32, config_, kHidden, EncoderWeightStorage::kOwnedF32)
+          .Encode(mel.data(), frames);
+  const float max_ref = expected.cwiseAbs().maxCoeff();
+  for (const SafeTensors* st : {&f32, &bf16}) {
+    for (auto storage : {EncoderWeightStorage::kOwnedF32, EncoderWeightStorage::kMapped}) {
+      const auto encoder = ConformerEncoder::Load(*st, config_, kHidden, storage);
+      const RowMatrix out = encoder.Encode(mel.data(), frames);
+      EXPECT_LE((out - expected).cwiseAbs().maxCoeff(), 1e-5f * max_ref)
+          << st->path() << (storage == EncoderWeightStorage::kMapped ? " mapped" : " owned");
+    }
+  }
 }
 
 TEST_F(EncoderTest, ConcurrentCallsAgree) {

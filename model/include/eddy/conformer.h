@@ -18,6 +18,12 @@ namespace eddy {
 // Row-major [time, features] float32; the same type as the model code's ops::Mat.
 using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
+// How the big weight matrices are held. kOwnedF32 copies them into process memory as float32
+// (2x the memory of a bf16 checkpoint): on the development VM, reading weights through the file
+// mapping every call cost more than the matrix products' packing, and bf16 needs a conversion per
+// call. kMapped keeps f32/bf16 matrices in the mapping (least memory).
+enum class EncoderWeightStorage { kOwnedF32, kMapped };
+
 // Weights of the encoder and adapter; immutable after load, shared by every caller.
 struct ConformerWeights;
 
@@ -31,10 +37,12 @@ struct ConformerTrace {
 
 class ConformerEncoder {
  public:
-  // Reads `conformer.*` and `audio_adapter.model.*` (f32 or bf16; big matrices stay in the
-  // mapping, so `st` must outlive the encoder). Throws ModelError naming the tensor at fault.
+  // Reads `conformer.*` and `audio_adapter.model.*` (f32 or bf16). With kMapped, big matrices
+  // stay in the mapping, so `st` must outlive the encoder. Throws ModelError naming the tensor at
+  // fault.
   static ConformerEncoder Load(const SafeTensors& st, const EncoderConfig& config,
-                               int backbone_hidden);
+                               int backbone_hidden,
+                               EncoderWeightStorage storage = EncoderWeightStorage::kOwnedF32);
 
   // Every tensor Load reads, with its shape, in checkpoint order (BatchNorm's
   // num_batches_tracked is not read and not listed).
