@@ -315,6 +315,7 @@ Mat RelativePositionTable(int frames, int d_model) {
   const float step = static_cast<float>(-(std::log(kPositionalBase) / d_model));
   std::vector<float> inv_freq(d_model / 2);
   for (int i = 0; i < d_model / 2; ++i) inv_freq[i] = std::exp(static_cast<float>(2 * i) * step);
+#pragma omp parallel for schedule(static)
   for (int k = 0; k < 2 * frames - 1; ++k) {
     const float position = static_cast<float>(frames - 1 - k);
     float* row = pe.row(k).data();
