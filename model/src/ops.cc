@@ -117,6 +117,9 @@ WeightMatrix WeightMatrix::FromOwned(std::vector<float> data, int rows, int cols
 
 namespace {
 
+// Below this many rows of x an f32 product is a few matrix-vector products: one Eigen call.
+constexpr int kMinRowsForF32Tiles = 8;
+
 // bf16 -> f32 for a block of rows, so that the product can run through Eigen's GEMM.
 void ConvertRows(const uint16_t* src, int rows, int cols, float* dst) {
   const size_t n = static_cast<size_t>(rows) * cols;
@@ -135,22 +138,32 @@ void WeightMatrix::MatMulT(const float* x, int n, float* y) const {
   }
   ConstMatMap X(x, n, cols_);
   MatMap Y(y, n, rows_);
-  if (dtype_ == DType::kF32) {
+  // Larger f32 products run tile by tile like bf16 ones, with the tile copied into a buffer:
+  // Eigen's own GEMM threading busy-waits between threads, which collapses (10x) as soon as
+  // another process shares the cores, and packing weights straight from the file mapping was
+  // slower than one sequential copy per tile.
+  if (dtype_ == DType::kF32 && n < kMinRowsForF32Tiles) {
     ConstMatMap W(static_cast<const float*>(data_), rows_, cols_);
     Y.noalias() = X * W.transpose();
     return;
   }
-  // bf16: convert a tile of output rows at a time and multiply it; tiles run in parallel.
+  // Convert (bf16) or copy (f32) a tile of output rows at a time and multiply it; tiles run in
+  // parallel.
   const int tile = 64;
   const int tiles = (rows_ + tile - 1) / tile;
-  const auto* src = static_cast<const uint16_t*>(data_);
 #pragma omp parallel
   {
     std::vector<float> buf(static_cast<size_t>(tile) * cols_);
 #pragma omp for schedule(static)
     for (int t = 0; t < tiles; ++t) {
       const int r0 = t * tile, r1 = std::min(rows_, r0 + tile);
-      ConvertRows(src + static_cast<size_t>(r0) * cols_, r1 - r0, cols_, buf.data());
+      if (dtype_ == DType::kF32) {
+        std::memcpy(buf.data(), static_cast<const float*>(data_) + static_cast<size_t>(r0) * cols_,
+                    sizeof(float) * (r1 - r0) * cols_);
+      } else {
+        ConvertRows(static_cast<const uint16_t*>(data_) + static_cast<size_t>(r0) * cols_, r1 - r0,
+                    cols_, buf.data());
+      }
       ConstMatMap W(buf.data(), r1 - r0, cols_);
       Y.middleCols(r0, r1 - r0).noalias() = X * W.transpose();
     }
