@@ -1,7 +1,9 @@
 // bench_backbone: load time, prefill and decode throughput of the LFM2 backbone and the time of
 // one audio frame (backbone step + depthformer over all codebooks). Prints numbers, never fails
 // on time. Model dir: first argument or EDDY_BENCH_MODEL (e.g. from `eddy make-random-model`).
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -67,6 +69,17 @@ int main(int argc, char** argv) {
       last = lfm->Forward(lfm->EmbedText({token}), cache);
     }
     double s = Seconds(t0);
+    {
+      const std::vector<float> logits = lfm->TextLogits(last.data());
+      float max_abs = 0.0f;
+      bool finite = true;
+      for (float v : logits) {
+        finite = finite && std::isfinite(v);
+        max_abs = std::max(max_abs, std::fabs(v));
+      }
+      std::printf("last text logits: %s, max |logit| %.3g\n", finite ? "finite" : "NOT FINITE",
+                  max_abs);
+    }
     std::printf("decode (text step incl. logits) after 64 tokens: %.1f ms/token, %.2f tok/s\n",
                 1e3 * s / steps, steps / s);
 

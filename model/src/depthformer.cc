@@ -97,8 +97,9 @@ AudioHeadState AudioHead::NewState() const {
   s.ctx.resize(dim_);
   s.gate.resize(ff);
   s.up.resize(ff);
-  s.scores.resize(AudioModelConfig::kAudioVocab);
+  s.scores.resize(codebooks_);
   s.prev.resize(dim_);
+  s.logits.resize(AudioModelConfig::kAudioVocab);
   return s;
 }
 
@@ -154,7 +155,7 @@ AudioFrame AudioHead::SampleFrame(const float* hidden, const SamplingParams& par
   AudioFrame frame;
   frame.codes.resize(codebooks_);
   if (keep_logits) frame.logits.assign(codebooks_, std::vector<float>(vocab));
-  std::vector<float> logits(vocab);
+  std::vector<float>& logits = s.logits;
   DepthLinear(hidden, s.depth_in.data());
   std::fill(s.prev.begin(), s.prev.end(), 0.0f);
   for (int c = 0; c < codebooks_; ++c) {

@@ -1,10 +1,19 @@
-// Sampling rules of spec_backbone.md §2.6, checked against independent computations.
+// Sampling rules of spec_backbone.md §2.6, checked against independent computations, and the
+// depthformer head's tied-logits fallback.
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <memory>
 
 #include <map>
 #include <vector>
 
+#include "eddy/audio_head.h"
+#include "eddy/safetensors.h"
+#include "eddy/safetensors_writer.h"
 #include "eddy/sampling.h"
+#include "golden.h"
 
 namespace eddy {
 namespace {
@@ -56,6 +65,49 @@ TEST(Sampling, SeededDrawsAreReproducible) {
   }
   EXPECT_EQ(da, db);
   EXPECT_NE(da, dc);
+}
+
+}  // namespace
+}  // namespace eddy
+
+// The audio head falls back to the embedding table when the tied to_logits copies are absent.
+namespace eddy {
+namespace {
+
+TEST(Depthformer, TiedLogitsFallBackToTheEmbeddingTable) {
+  namespace fs = std::filesystem;
+  const AudioModelConfig config = AudioModelConfig::Load(test::GoldenModelDir() / "config.json");
+  ASSERT_TRUE(config.depthformer.tie);
+  auto st = std::make_shared<const SafeTensors>(
+      SafeTensors::Open(test::GoldenModelDir() / "model.safetensors"));
+  const fs::path file = fs::temp_directory_path() / ("eddy_tie_" + std::to_string(::getpid()));
+  {
+    SafeTensorsWriter w(file);
+    std::vector<std::string> kept;
+    for (const std::string& n : st->Names()) {
+      if (n.find(".to_logits.") != std::string::npos && n.rfind("depth_embeddings.", 0) == 0) {
+        continue;
+      }
+      kept.push_back(n);
+      w.Declare(n, st->Get(n).dtype, st->Get(n).shape);
+    }
+    w.Begin();
+    for (const std::string& n : kept) w.Append(st->Get(n).data, st->Get(n).nbytes);
+    w.Finish();
+  }
+  auto stripped = std::make_shared<const SafeTensors>(SafeTensors::Open(file));
+  EXPECT_FALSE(stripped->Has("depth_embeddings.0.to_logits.weight"));
+  auto full = AudioHead::Load(st, config);
+  auto tied = AudioHead::Load(stripped, config);
+  std::vector<float> hidden(config.lfm.hidden_size);
+  for (size_t i = 0; i < hidden.size(); ++i) hidden[i] = std::sin(0.7f * i);
+  AudioHeadState s1 = full->NewState(), s2 = tied->NewState();
+  Sampler sampler(0);
+  const AudioFrame a = full->SampleFrame(hidden.data(), {}, sampler, s1, true);
+  const AudioFrame b = tied->SampleFrame(hidden.data(), {}, sampler, s2, true);
+  EXPECT_EQ(a.codes, b.codes);
+  EXPECT_EQ(a.logits, b.logits);  // the golden file stores the tied copies bit-identically
+  fs::remove(file);
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ class AudioHeadState {
  private:
   friend class AudioHead;
   std::vector<std::vector<float>> keys, values;  // per layer [codebooks, kv_width]
-  std::vector<float> depth_in, x, normed, delta, qkv, ctx, gate, up, scores, prev;
+  std::vector<float> depth_in, x, normed, delta, qkv, ctx, gate, up, scores, prev, logits;
 };
 
 struct AudioFrame {
