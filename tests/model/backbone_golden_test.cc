@@ -94,6 +94,46 @@ TEST(BackboneGolden, Logits) {
   ExpectClose(logits.data(), ref.f32, "logits");
 }
 
+// The end-to-end prompts' assembled inputs: AUDIO_OUT rows are summed audio embeddings, TEXT rows
+// embed_tokens rows, and the backbone's prefill output matches the reference.
+TEST(BackboneGolden, E2ePrefill) {
+  const GoldenModel& m = Model();
+  const int d = m.lfm->hidden_size(), cb = m.audio_embedding->codebooks();
+  for (const char* name : {"asr_sequential", "interleaved_turn1", "interleaved_turn2"}) {
+    const std::string dir = std::string("model/outputs/f_e2e/") + name + "/";
+    const NpyArray emb = LoadNpy(GoldenFile(dir + "prefill_embeddings.npy"));
+    const NpyArray last = LoadNpy(GoldenFile(dir + "prefill_last_hidden.npy"));
+    const NpyArray flags = LoadNpy(GoldenFile(dir + "prompt_modality_flag.npy"));
+    const NpyArray text = LoadNpy(GoldenFile(dir + "prompt_text_ids.npy"));
+    const NpyArray audio_out = LoadNpy(GoldenFile(dir + "prompt_audio_out.npy"));
+    const int n = static_cast<int>(flags.numel());
+    ASSERT_EQ(emb.shape, (std::vector<int64_t>{n, d}));
+    ASSERT_EQ(audio_out.dim(0), cb);
+    const int64_t frames = audio_out.dim(1);
+    int next_text = 0, next_frame = 0;
+    std::vector<float> row(d);
+    for (int t = 0; t < n; ++t) {
+      const std::vector<float> ref(emb.f32.begin() + t * d, emb.f32.begin() + (t + 1) * d);
+      if (flags.i64[t] == 1) {
+        m.lfm->EmbedText({static_cast<int>(text.i64.at(next_text++))}, row.data());
+        ExpectClose(row.data(), ref, std::string(name) + " text row " + std::to_string(t));
+      } else if (flags.i64[t] == 3) {
+        std::vector<int> codes(cb);
+        for (int c = 0; c < cb; ++c)
+          codes[c] = static_cast<int>(audio_out.i64[c * frames + next_frame]);
+        ++next_frame;
+        m.audio_embedding->EmbedFrame(codes.data(), row.data());
+        ExpectClose(row.data(), ref, std::string(name) + " audio-out row " + std::to_string(t));
+      }
+    }
+    EXPECT_EQ(next_text, text.numel());
+    EXPECT_EQ(next_frame, frames);
+    Lfm2Cache cache = m.lfm->NewCache();
+    const std::vector<float> out = m.lfm->Forward(emb.f32, cache);
+    ExpectClose(out.data(), last.f32, std::string(name) + " prefill_last_hidden");
+  }
+}
+
 TEST(DecodeGolden, Greedy) {
   const GoldenModel& m = Model();
   const NpyArray ids = LoadNpy(GoldenFile("model/outputs/c_decode/prompt_ids.npy"));

@@ -4,9 +4,8 @@
 
 #include <cmath>
 #include <filesystem>
-#include <memory>
-
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "eddy/audio_head.h"
