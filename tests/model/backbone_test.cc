@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "eddy/config.h"
@@ -117,6 +118,27 @@ TEST(Backbone, InterleavedCachesMatchSeparateRuns) {
   }
   EXPECT_EQ(got_p, ref_p);
   EXPECT_EQ(got_q, ref_q);
+}
+
+TEST(Backbone, ConcurrentStreamsOnOneModel) {
+  const Lfm2Model& m = *Model().lfm;
+  auto run = [&](int salt) {
+    Lfm2Cache c = m.NewCache();
+    std::vector<float> all;
+    for (int i = 0; i < 20; ++i) {
+      const std::vector<float> h = m.Forward(m.EmbedText({(i * 13 + salt) % m.vocab_size()}), c);
+      all.insert(all.end(), h.begin(), h.end());
+    }
+    return all;
+  };
+  const std::vector<float> ref_a = run(3), ref_b = run(400);
+  std::vector<float> got_a, got_b;
+  std::thread ta([&] { got_a = run(3); });
+  std::thread tb([&] { got_b = run(400); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(got_a, ref_a);
+  EXPECT_EQ(got_b, ref_b);
 }
 
 TEST(Backbone, ResetStartsOver) {
