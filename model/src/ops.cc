@@ -129,6 +129,37 @@ void ConvertRows(const uint16_t* src, int rows, int cols, float* dst) {
   }
 }
 
+// Few input rows (decode steps): the product is bound by reading the weights, so each weight row
+// is converted in registers and dotted with every input row, instead of being widened to a float
+// tile in memory first. 16 independent partial sums let the compiler vectorise without
+// reassociating a single reduction.
+constexpr int kBf16DirectMaxRows = 4;
+
+void Bf16MatMulTDirect(const uint16_t* w, int rows, int cols, const float* x, int n, float* y) {
+  constexpr int kLanes = 16;
+  const int body = cols - cols % kLanes;
+#pragma omp parallel for schedule(static) if (static_cast <long>(rows) * cols > 65536)
+  for (int r = 0; r < rows; ++r) {
+    const uint16_t* wr = w + static_cast<size_t>(r) * cols;
+    for (int i = 0; i < n; ++i) {
+      const float* xi = x + static_cast<size_t>(i) * cols;
+      float acc[kLanes] = {};
+      for (int c = 0; c < body; c += kLanes) {
+        for (int l = 0; l < kLanes; ++l) {
+          const uint32_t bits = static_cast<uint32_t>(wr[c + l]) << 16;
+          float wf;
+          std::memcpy(&wf, &bits, 4);
+          acc[l] += wf * xi[c + l];
+        }
+      }
+      float sum = 0.0f;
+      for (int l = 0; l < kLanes; ++l) sum += acc[l];
+      for (int c = body; c < cols; ++c) sum += Bf16ToFloat(wr[c]) * xi[c];
+      y[static_cast<size_t>(i) * rows + r] = sum;
+    }
+  }
+}
+
 }  // namespace
 
 void WeightMatrix::MatMulT(const float* x, int n, float* y) const {
@@ -145,6 +176,10 @@ void WeightMatrix::MatMulT(const float* x, int n, float* y) const {
   if (dtype_ == DType::kF32 && n < kMinRowsForF32Tiles) {
     ConstMatMap W(static_cast<const float*>(data_), rows_, cols_);
     Y.noalias() = X * W.transpose();
+    return;
+  }
+  if (dtype_ == DType::kBF16 && n <= kBf16DirectMaxRows) {
+    Bf16MatMulTDirect(static_cast<const uint16_t*>(data_), rows_, cols_, x, n, y);
     return;
   }
   // Convert (bf16) or copy (f32) a tile of output rows at a time and multiply it; tiles run in

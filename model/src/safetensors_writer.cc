@@ -1,20 +1,135 @@
 #include "eddy/safetensors_writer.h"
 
-#include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 namespace eddy {
+
+namespace {
+const char* SafeTensorsDTypeName(DType t) {
+  switch (t) {
+    case DType::kF32:
+      return "F32";
+    case DType::kF16:
+      return "F16";
+    case DType::kBF16:
+      return "BF16";
+    case DType::kI64:
+      return "I64";
+  }
+  return "?";
+}
+}  // namespace
+
+SafeTensorsWriter::SafeTensorsWriter(std::filesystem::path path) : path_(std::move(path)) {}
+
+SafeTensorsWriter::~SafeTensorsWriter() = default;
+
+void SafeTensorsWriter::Declare(const std::string& name, DType dtype,
+                                const std::vector<int64_t>& shape) {
+  if (begun_) throw ModelError(path_.string() + ": tensor '" + name + "' declared after Begin");
+  for (const Entry& e : entries_) {
+    if (e.name == name) throw ModelError(path_.string() + ": tensor '" + name + "' declared twice");
+  }
+  size_t n = 1;
+  for (int64_t s : shape) {
+    if (s < 0) throw ModelError(path_.string() + ": tensor '" + name + "' has a negative dim");
+    n *= static_cast<size_t>(s);
+  }
+  entries_.push_back({name, dtype, shape, n * DTypeSize(dtype)});
+  total_ += n * DTypeSize(dtype);
+}
+
+void SafeTensorsWriter::SetMetadata(const std::string& key, const std::string& value) {
+  metadata_[key] = value;
+}
+
+void SafeTensorsWriter::Begin() {
+  nlohmann::ordered_json header;
+  if (!metadata_.empty()) header["__metadata__"] = metadata_;
+  size_t offset = 0;
+  for (const Entry& e : entries_) {
+    header[e.name] = {{"dtype", SafeTensorsDTypeName(e.dtype)},
+                      {"shape", e.shape},
+                      {"data_offsets", {offset, offset + e.bytes}}};
+    offset += e.bytes;
+  }
+  std::string text = header.dump();
+  while ((text.size() + 8) % 8 != 0) text.push_back(' ');  // keeps tensor data 8-byte aligned
+  out_.open(path_, std::ios::binary | std::ios::trunc);
+  if (!out_) throw ModelError(path_.string() + ": cannot open for writing");
+  const uint64_t len = text.size();
+  out_.write(reinterpret_cast<const char*>(&len), 8);
+  out_.write(text.data(), static_cast<std::streamsize>(text.size()));
+  begun_ = true;
+}
+
+void SafeTensorsWriter::Append(const void* data, size_t bytes) {
+  if (!begun_ || finished_) throw ModelError(path_.string() + ": Append outside Begin/Finish");
+  if (written_ + bytes > total_) {
+    throw ModelError(path_.string() + ": more data than the declared tensors hold");
+  }
+  out_.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
+  if (!out_) throw ModelError(path_.string() + ": write failed");
+  written_ += bytes;
+}
+
+void SafeTensorsWriter::Finish() {
+  if (!begun_) Begin();
+  if (written_ != total_) {
+    size_t offset = 0;
+    std::string missing;
+    for (const Entry& e : entries_) {
+      if (offset + e.bytes > written_) {
+        missing = e.name;
+        break;
+      }
+      offset += e.bytes;
+    }
+    throw ModelError(path_.string() + ": tensor '" + missing + "' incomplete (" +
+                     std::to_string(written_) + " of " + std::to_string(total_) + " bytes)");
+  }
+  out_.close();
+  if (!out_) throw ModelError(path_.string() + ": close failed");
+  finished_ = true;
+}
+
+void ConvertSafeTensors(const SafeTensors& src, const std::filesystem::path& dst, DType dtype) {
+  SafeTensorsWriter w(dst);
+  const std::vector<std::string> names = src.Names();
+  auto target = [&](const TensorView& t) { return t.dtype == DType::kI64 ? t.dtype : dtype; };
+  for (const std::string& n : names) {
+    const TensorView& t = src.Get(n);
+    w.Declare(n, target(t), t.shape);
+  }
+  w.Begin();
+  for (const std::string& n : names) {
+    const TensorView& t = src.Get(n);
+    if (target(t) == t.dtype) {
+      w.Append(t.data, t.nbytes);
+      continue;
+    }
+    const std::vector<float> f32 = ToFloat32(t);
+    if (dtype == DType::kF32) {
+      w.Append(f32.data(), f32.size() * 4);
+    } else if (dtype == DType::kBF16) {
+      std::vector<uint16_t> b(f32.size());
+      for (size_t i = 0; i < f32.size(); ++i) b[i] = FloatToBf16(f32[i]);
+      w.Append(b.data(), b.size() * 2);
+    } else {
+      throw ModelError("ConvertSafeTensors: unsupported target dtype " +
+                       std::string(DTypeName(dtype)));
+    }
+  }
+  w.Finish();
+}
 
 void WriteSafeTensors(const std::filesystem::path& path, const std::vector<TensorToWrite>& tensors,
                       DType dtype) {
   if (dtype != DType::kF32 && dtype != DType::kBF16) {
     throw ModelError(path.string() + ": only F32 and BF16 tensors can be written");
   }
-  const size_t elem = DTypeSize(dtype);
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  header["__metadata__"] = {{"format", "pt"}};
-  size_t offset = 0;
+  SafeTensorsWriter writer(path);
+  writer.SetMetadata("format", "pt");
   for (const auto& t : tensors) {
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
@@ -23,31 +138,19 @@ void WriteSafeTensors(const std::filesystem::path& path, const std::vector<Tenso
                        std::to_string(t.values.size()) + " values for shape " +
                        ShapeString(t.shape));
     }
-    const size_t bytes = static_cast<size_t>(n) * elem;
-    header[t.name] = {{"dtype", DTypeName(dtype)},
-                      {"shape", t.shape},
-                      {"data_offsets", {offset, offset + bytes}}};
-    offset += bytes;
+    writer.Declare(t.name, dtype, t.shape);
   }
-  std::string text = header.dump();
-  while (text.size() % 8 != 0) text.push_back(' ');  // keeps the data section 8-byte aligned
-  std::ofstream out(path, std::ios::binary);
-  if (!out) throw ModelError(path.string() + ": cannot open for writing");
-  const uint64_t header_size = text.size();
-  out.write(reinterpret_cast<const char*>(&header_size), 8);
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  writer.Begin();
   for (const auto& t : tensors) {
     if (dtype == DType::kF32) {
-      out.write(reinterpret_cast<const char*>(t.values.data()),
-                static_cast<std::streamsize>(t.values.size() * 4));
+      writer.Append(t.values.data(), t.values.size() * sizeof(float));
     } else {
       std::vector<uint16_t> bf(t.values.size());
       for (size_t i = 0; i < bf.size(); ++i) bf[i] = FloatToBf16(t.values[i]);
-      out.write(reinterpret_cast<const char*>(bf.data()),
-                static_cast<std::streamsize>(bf.size() * 2));
+      writer.Append(bf.data(), bf.size() * sizeof(uint16_t));
     }
   }
-  if (!out) throw ModelError(path.string() + ": write failed");
+  writer.Finish();
 }
 
 }  // namespace eddy

@@ -1,0 +1,110 @@
+// The LFM2 backbone of LFM2-Audio (spec_backbone.md §1, §8): gated short-conv and GQA attention
+// blocks over input embeddings, with an explicit per-sequence hybrid cache. The weights (prefix
+// `lfm.`) are shared and immutable after load; every per-sequence value lives in Lfm2Cache, so one
+// Lfm2Model serves any number of independent streams (all methods are const).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "eddy/config.h"
+
+namespace eddy {
+
+class SafeTensors;
+
+struct Lfm2Options {
+  // The official loader casts the rotary inv_freq buffer to bf16 along with the model
+  // (spec_backbone.md §1.8). The golden vectors were made in float32 without it, so it is off.
+  bool bf16_rope_inv_freq = false;
+  // "native" (view the checkpoint's f32/bf16 in place), "f32", "bf16", "q8" or "q4".
+  std::string weight_format = "native";
+};
+
+// Per-sequence state: for every attention layer the post-norm, post-RoPE keys and values of all
+// positions seen so far; for every conv layer the last L-1 conv inputs (B*X); the next position.
+// Copyable: a snapshot of a shared prompt prefix is just a copy.
+class Lfm2Cache {
+ public:
+  Lfm2Cache() = default;
+  int position() const { return position_; }
+  void Reset();
+  Lfm2Cache Snapshot() const { return *this; }
+  void Restore(const Lfm2Cache& snapshot) { *this = snapshot; }
+
+ private:
+  friend class Lfm2Model;
+  int position_ = 0;
+  int kv_width_ = 0;                           // kv_heads * head_dim
+  std::vector<std::vector<float>> keys_;       // per layer [position, kv_width] (empty for conv)
+  std::vector<std::vector<float>> values_;     // idem
+  std::vector<std::vector<float>> conv_tail_;  // per layer [L-1, hidden] (empty for attention)
+};
+
+class Lfm2Model {
+ public:
+  // Loads the `lfm.*` tensors of `st` (kept open by the caller for as long as the model lives
+  // when weights are viewed in place). Throws ModelError naming any missing or misshaped tensor.
+  static std::shared_ptr<const Lfm2Model> Load(std::shared_ptr<const SafeTensors> st,
+                                               const LfmConfig& config,
+                                               const Lfm2Options& options = {});
+  ~Lfm2Model();
+
+  const LfmConfig& config() const { return config_; }
+  int hidden_size() const { return config_.hidden_size; }
+  int vocab_size() const { return config_.vocab_size; }
+
+  Lfm2Cache NewCache() const;
+
+  // Runs n new positions (prefill chunk or one decode step, same code path) through all layers,
+  // appending to `cache`. embeddings and out are row-major [n, hidden]; out is the final
+  // (embedding_norm) hidden state. When layer_outputs is given it receives the output of every
+  // decoder layer before the final norm ([layers][n * hidden]).
+  void Forward(const float* embeddings, int n, Lfm2Cache& cache, float* out,
+               std::vector<std::vector<float>>* layer_outputs = nullptr) const;
+  std::vector<float> Forward(const std::vector<float>& embeddings, Lfm2Cache& cache) const;
+
+  // logits[vocab] = hidden[hidden] . embed_tokens^T (tied text head).
+  void TextLogits(const float* hidden, float* logits) const;
+  std::vector<float> TextLogits(const float* hidden) const;
+
+  // Input assembly: text rows from embed_tokens, audio-out frames as the sum over codebooks of
+  // audio_embedding rows at code + 2049*c. Both throw ModelError on out-of-range ids.
+  void EmbedText(const std::vector<int>& ids, float* out) const;
+  std::vector<float> EmbedText(const std::vector<int>& ids) const;
+
+ private:
+  struct Weights;
+  explicit Lfm2Model(const LfmConfig& config);
+  void AttentionBlock(int layer, const float* x, int n, Lfm2Cache& cache, float* out) const;
+  void ConvBlock(int layer, const float* x, int n, Lfm2Cache& cache, float* out) const;
+  void FeedForward(int layer, const float* x, int n, float* out) const;
+
+  LfmConfig config_;
+  std::shared_ptr<const SafeTensors> st_;
+  std::unique_ptr<const Weights> w_;
+  std::vector<float> inv_freq_;  // [head_dim / 2]
+};
+
+// Sums `codes.size()` rows of the audio embedding table audio_embedding.embedding.weight
+// ([codebooks * 2049, hidden]) at code + 2049*c: the backbone input for one audio-out frame.
+class AudioEmbedding {
+ public:
+  static std::shared_ptr<const AudioEmbedding> Load(std::shared_ptr<const SafeTensors> st,
+                                                    const AudioModelConfig& config);
+  ~AudioEmbedding();
+  void EmbedFrame(const int* codes, float* out) const;  // codes[codebooks] -> out[hidden]
+  int codebooks() const { return codebooks_; }
+  int hidden_size() const { return hidden_; }
+
+ private:
+  struct Table;
+  AudioEmbedding() = default;
+  std::shared_ptr<const SafeTensors> st_;
+  std::unique_ptr<const Table> table_;
+  int codebooks_ = 0, hidden_ = 0;
+};
+
+}  // namespace eddy

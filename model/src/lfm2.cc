@@ -1,0 +1,308 @@
+// LFM2 backbone (spec_backbone.md §1). Tensor names follow the checkpoint's module paths.
+#include "eddy/lfm2.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "eddy/model_error.h"
+#include "eddy/safetensors.h"
+#include "ops.h"
+#include "rope.h"
+
+namespace eddy {
+
+using ops::Linear;
+using ops::WeightMatrix;
+
+struct Lfm2Model::Weights {
+  struct Layer {
+    LayerKind kind = LayerKind::kConv;
+    std::vector<float> operator_norm, ffn_norm;
+    Linear w1, w3, w2;  // feed_forward gate, up, down
+    // conv
+    Linear in_proj, conv_out_proj;
+    std::vector<float> conv_kernel;  // [hidden, L]
+    // attention
+    Linear q_proj, k_proj, v_proj, attn_out_proj;
+    std::vector<float> q_layernorm, k_layernorm;
+  };
+  WeightMatrix embed_tokens;  // [vocab, hidden], also the tied text head
+  std::vector<float> embedding_norm;
+  std::vector<Layer> layers;
+};
+
+void Lfm2Cache::Reset() {
+  position_ = 0;
+  for (auto& k : keys_) k.clear();
+  for (auto& v : values_) v.clear();
+  for (auto& c : conv_tail_) std::fill(c.begin(), c.end(), 0.0f);
+}
+
+Lfm2Model::Lfm2Model(const LfmConfig& config) : config_(config) {}
+Lfm2Model::~Lfm2Model() = default;
+
+std::shared_ptr<const Lfm2Model> Lfm2Model::Load(std::shared_ptr<const SafeTensors> st,
+                                                 const LfmConfig& config,
+                                                 const Lfm2Options& options) {
+  config.Validate();
+  if (static_cast<int>(config.layer_types.size()) != config.num_hidden_layers) {
+    throw ModelError("lfm config: layer_types has " + std::to_string(config.layer_types.size()) +
+                     " entries but num_hidden_layers is " +
+                     std::to_string(config.num_hidden_layers));
+  }
+  if (config.conv_bias) throw ModelError("lfm config: conv_bias=true is not supported");
+  if (!config.tie_word_embeddings) {
+    throw ModelError("lfm config: tie_word_embeddings=false is not supported (no lm_head)");
+  }
+  const ops::WeightFormat format = ops::ParseWeightFormat(options.weight_format);
+  std::shared_ptr<Lfm2Model> model(new Lfm2Model(config));
+  model->st_ = st;
+  auto w = std::make_unique<Weights>();
+  const int d = config.hidden_size, ff = config.ff_dim(), hd = config.head_dim();
+  const int q_width = config.num_attention_heads * hd, kv_width = config.num_key_value_heads * hd;
+  const int L = config.conv_L_cache;
+  w->embed_tokens =
+      WeightMatrix::Load(*st, "lfm.embed_tokens.weight", {config.vocab_size, d}, format);
+  w->embedding_norm = ops::LoadF32(*st, "lfm.embedding_norm.weight", {d});
+  for (int i = 0; i < config.num_hidden_layers; ++i) {
+    const std::string p = "lfm.layers." + std::to_string(i) + ".";
+    Weights::Layer l;
+    l.kind = config.layer_types[i];
+    l.operator_norm = ops::LoadF32(*st, p + "operator_norm.weight", {d});
+    l.ffn_norm = ops::LoadF32(*st, p + "ffn_norm.weight", {d});
+    l.w1 = Linear::Load(*st, p + "feed_forward.w1", ff, d, false, format);
+    l.w3 = Linear::Load(*st, p + "feed_forward.w3", ff, d, false, format);
+    l.w2 = Linear::Load(*st, p + "feed_forward.w2", d, ff, false, format);
+    if (l.kind == LayerKind::kConv) {
+      l.in_proj = Linear::Load(*st, p + "conv.in_proj", 3 * d, d, false, format);
+      l.conv_kernel = ops::LoadF32(*st, p + "conv.conv.weight", {d, 1, L});
+      l.conv_out_proj = Linear::Load(*st, p + "conv.out_proj", d, d, false, format);
+    } else {
+      l.q_proj = Linear::Load(*st, p + "self_attn.q_proj", q_width, d, false, format);
+      l.k_proj = Linear::Load(*st, p + "self_attn.k_proj", kv_width, d, false, format);
+      l.v_proj = Linear::Load(*st, p + "self_attn.v_proj", kv_width, d, false, format);
+      l.attn_out_proj = Linear::Load(*st, p + "self_attn.out_proj", d, q_width, false, format);
+      l.q_layernorm = ops::LoadF32(*st, p + "self_attn.q_layernorm.weight", {hd});
+      l.k_layernorm = ops::LoadF32(*st, p + "self_attn.k_layernorm.weight", {hd});
+    }
+    w->layers.push_back(std::move(l));
+  }
+  model->w_ = std::move(w);
+  model->inv_freq_ = rope::InverseFrequencies(hd, config.rope_theta, options.bf16_rope_inv_freq);
+  return model;
+}
+
+Lfm2Cache Lfm2Model::NewCache() const {
+  Lfm2Cache c;
+  const int n = config_.num_hidden_layers;
+  c.kv_width_ = config_.num_key_value_heads * config_.head_dim();
+  c.keys_.resize(n);
+  c.values_.resize(n);
+  c.conv_tail_.resize(n);
+  for (int i = 0; i < n; ++i) {
+    if (config_.layer_types[i] == LayerKind::kConv) {
+      c.conv_tail_[i].assign(static_cast<size_t>(config_.conv_L_cache - 1) * config_.hidden_size,
+                             0.0f);
+    }
+  }
+  return c;
+}
+
+void Lfm2Model::ConvBlock(int layer, const float* x, int n, Lfm2Cache& cache, float* out) const {
+  const Weights::Layer& l = w_->layers[layer];
+  const int d = config_.hidden_size, L = config_.conv_L_cache, tail = L - 1;
+  std::vector<float> bcx(static_cast<size_t>(n) * 3 * d);
+  l.in_proj.Forward(x, n, bcx.data());
+  // Conv inputs v = B*X, preceded by the cached inputs of the previous L-1 positions.
+  std::vector<float>& state = cache.conv_tail_[layer];
+  std::vector<float> v(static_cast<size_t>(tail + n) * d);
+  std::copy(state.begin(), state.end(), v.begin());
+  for (int t = 0; t < n; ++t) {
+    const float* row = bcx.data() + static_cast<size_t>(t) * 3 * d;
+    float* dst = v.data() + static_cast<size_t>(tail + t) * d;
+    for (int c = 0; c < d; ++c) dst[c] = row[c] * row[2 * d + c];
+  }
+  // y = C * causal depthwise conv(v); the last tap multiplies the current position.
+  std::vector<float> y(static_cast<size_t>(n) * d);
+  for (int t = 0; t < n; ++t) {
+    const float* gate_c = bcx.data() + static_cast<size_t>(t) * 3 * d + d;
+    float* dst = y.data() + static_cast<size_t>(t) * d;
+    for (int c = 0; c < d; ++c) {
+      const float* kernel = l.conv_kernel.data() + static_cast<size_t>(c) * L;
+      float acc = 0.0f;
+      for (int k = 0; k < L; ++k) acc += kernel[k] * v[static_cast<size_t>(t + k) * d + c];
+      dst[c] = gate_c[c] * acc;
+    }
+  }
+  std::copy(v.end() - static_cast<std::ptrdiff_t>(state.size()), v.end(), state.begin());
+  l.conv_out_proj.Forward(y.data(), n, out);
+}
+
+void Lfm2Model::AttentionBlock(int layer, const float* x, int n, Lfm2Cache& cache,
+                               float* out) const {
+  const Weights::Layer& l = w_->layers[layer];
+  const int hd = config_.head_dim(), heads = config_.num_attention_heads;
+  const int kv_heads = config_.num_key_value_heads, group = heads / kv_heads;
+  const int q_width = heads * hd, kv_width = kv_heads * hd;
+  const float eps = static_cast<float>(config_.norm_eps);
+  const int p0 = cache.position_;
+  std::vector<float> q(static_cast<size_t>(n) * q_width);
+  l.q_proj.Forward(x, n, q.data());
+  std::vector<float>& keys = cache.keys_[layer];
+  std::vector<float>& values = cache.values_[layer];
+  keys.resize(static_cast<size_t>(p0 + n) * kv_width);
+  values.resize(static_cast<size_t>(p0 + n) * kv_width);
+  float* new_k = keys.data() + static_cast<size_t>(p0) * kv_width;
+  l.k_proj.Forward(x, n, new_k);
+  l.v_proj.Forward(x, n, values.data() + static_cast<size_t>(p0) * kv_width);
+  for (int t = 0; t < n; ++t) {
+    for (int h = 0; h < heads; ++h) {
+      float* qh = q.data() + static_cast<size_t>(t) * q_width + h * hd;
+      ops::RmsNorm(qh, l.q_layernorm.data(), hd, eps, qh);
+      rope::ApplyNeox(qh, hd, p0 + t, inv_freq_.data());
+    }
+    for (int h = 0; h < kv_heads; ++h) {
+      float* kh = new_k + static_cast<size_t>(t) * kv_width + h * hd;
+      ops::RmsNorm(kh, l.k_layernorm.data(), hd, eps, kh);
+      rope::ApplyNeox(kh, hd, p0 + t, inv_freq_.data());
+    }
+  }
+  std::vector<float> ctx(static_cast<size_t>(n) * q_width);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+#pragma omp parallel if (static_cast <long>(n) * (p0 + n) * heads > 32768)
+  {
+    std::vector<float> scores(p0 + n);
+#pragma omp for collapse(2) schedule(static)
+    for (int h = 0; h < heads; ++h) {
+      for (int t = 0; t < n; ++t) {
+        const int kvh = h / group, visible = p0 + t + 1;
+        const float* qh = q.data() + static_cast<size_t>(t) * q_width + h * hd;
+        rope::AttendOne(qh, keys.data() + kvh * hd, values.data() + kvh * hd, kv_width, visible, hd,
+                        scale, scores.data(),
+                        ctx.data() + static_cast<size_t>(t) * q_width + h * hd);
+      }
+    }
+  }
+  l.attn_out_proj.Forward(ctx.data(), n, out);
+}
+
+void Lfm2Model::FeedForward(int layer, const float* x, int n, float* out) const {
+  const Weights::Layer& l = w_->layers[layer];
+  const int ff = l.w1.out();
+  std::vector<float> gate(static_cast<size_t>(n) * ff), up(static_cast<size_t>(n) * ff);
+  l.w1.Forward(x, n, gate.data());
+  l.w3.Forward(x, n, up.data());
+  for (size_t i = 0; i < gate.size(); ++i) gate[i] = ops::Silu(gate[i]) * up[i];
+  l.w2.Forward(gate.data(), n, out);
+}
+
+void Lfm2Model::Forward(const float* embeddings, int n, Lfm2Cache& cache, float* out,
+                        std::vector<std::vector<float>>* layer_outputs) const {
+  if (n <= 0) return;
+  if (cache.keys_.size() != w_->layers.size()) {
+    throw ModelError("Lfm2Model::Forward: cache was not made by this model (NewCache)");
+  }
+  const int d = config_.hidden_size;
+  const float eps = static_cast<float>(config_.norm_eps);
+  const size_t size = static_cast<size_t>(n) * d;
+  std::vector<float> h(embeddings, embeddings + size), normed(size), delta(size);
+  if (layer_outputs) layer_outputs->clear();
+  for (int i = 0; i < config_.num_hidden_layers; ++i) {
+    const Weights::Layer& l = w_->layers[i];
+    for (int t = 0; t < n; ++t) {
+      ops::RmsNorm(h.data() + static_cast<size_t>(t) * d, l.operator_norm.data(), d, eps,
+                   normed.data() + static_cast<size_t>(t) * d);
+    }
+    if (l.kind == LayerKind::kConv) {
+      ConvBlock(i, normed.data(), n, cache, delta.data());
+    } else {
+      AttentionBlock(i, normed.data(), n, cache, delta.data());
+    }
+    for (size_t k = 0; k < size; ++k) h[k] += delta[k];
+    for (int t = 0; t < n; ++t) {
+      ops::RmsNorm(h.data() + static_cast<size_t>(t) * d, l.ffn_norm.data(), d, eps,
+                   normed.data() + static_cast<size_t>(t) * d);
+    }
+    FeedForward(i, normed.data(), n, delta.data());
+    for (size_t k = 0; k < size; ++k) h[k] += delta[k];
+    if (layer_outputs) layer_outputs->push_back(h);
+  }
+  cache.position_ += n;
+  for (int t = 0; t < n; ++t) {
+    ops::RmsNorm(h.data() + static_cast<size_t>(t) * d, w_->embedding_norm.data(), d, eps,
+                 out + static_cast<size_t>(t) * d);
+  }
+}
+
+std::vector<float> Lfm2Model::Forward(const std::vector<float>& embeddings,
+                                      Lfm2Cache& cache) const {
+  const int d = config_.hidden_size;
+  if (embeddings.size() % d != 0) {
+    throw ModelError("Lfm2Model::Forward: embeddings size " + std::to_string(embeddings.size()) +
+                     " is not a multiple of hidden_size " + std::to_string(d));
+  }
+  std::vector<float> out(embeddings.size());
+  Forward(embeddings.data(), static_cast<int>(embeddings.size() / d), cache, out.data());
+  return out;
+}
+
+void Lfm2Model::TextLogits(const float* hidden, float* logits) const {
+  w_->embed_tokens.MatMulT(hidden, 1, logits);
+}
+
+std::vector<float> Lfm2Model::TextLogits(const float* hidden) const {
+  std::vector<float> logits(config_.vocab_size);
+  TextLogits(hidden, logits.data());
+  return logits;
+}
+
+void Lfm2Model::EmbedText(const std::vector<int>& ids, float* out) const {
+  const int d = config_.hidden_size;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= config_.vocab_size) {
+      throw ModelError("text token id " + std::to_string(ids[i]) + " outside [0, " +
+                       std::to_string(config_.vocab_size) + ")");
+    }
+    w_->embed_tokens.Row(ids[i], out + i * d);
+  }
+}
+
+std::vector<float> Lfm2Model::EmbedText(const std::vector<int>& ids) const {
+  std::vector<float> out(ids.size() * config_.hidden_size);
+  EmbedText(ids, out.data());
+  return out;
+}
+
+struct AudioEmbedding::Table {
+  WeightMatrix embedding;  // [codebooks * 2049, hidden]
+};
+
+AudioEmbedding::~AudioEmbedding() = default;
+
+std::shared_ptr<const AudioEmbedding> AudioEmbedding::Load(std::shared_ptr<const SafeTensors> st,
+                                                           const AudioModelConfig& config) {
+  std::shared_ptr<AudioEmbedding> e(new AudioEmbedding());
+  e->codebooks_ = config.codebooks;
+  e->hidden_ = config.lfm.hidden_size;
+  auto table = std::make_unique<Table>();
+  table->embedding = WeightMatrix::Load(
+      *st, "audio_embedding.embedding.weight",
+      {config.codebooks * AudioModelConfig::kAudioVocab, config.lfm.hidden_size});
+  e->table_ = std::move(table);
+  e->st_ = std::move(st);
+  return e;
+}
+
+void AudioEmbedding::EmbedFrame(const int* codes, float* out) const {
+  std::fill(out, out + hidden_, 0.0f);
+  for (int c = 0; c < codebooks_; ++c) {
+    if (codes[c] < 0 || codes[c] >= AudioModelConfig::kAudioVocab) {
+      throw ModelError("audio code " + std::to_string(codes[c]) + " of codebook " +
+                       std::to_string(c) + " outside [0, 2049)");
+    }
+    table_->embedding.AddRow(codes[c] + AudioModelConfig::kAudioVocab * c, out);
+  }
+}
+
+}  // namespace eddy

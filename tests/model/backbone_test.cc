@@ -1,0 +1,211 @@
+// Unit tests of the LFM2 backbone's cache semantics and loading, on the golden checkpoint's
+// weights (the expected values are the model's own one-shot results, not golden data).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "eddy/config.h"
+#include "eddy/lfm2.h"
+#include "eddy/model_error.h"
+#include "eddy/safetensors.h"
+#include "eddy/safetensors_writer.h"
+#include "golden.h"
+
+namespace eddy {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Fixture {
+  AudioModelConfig config;
+  std::shared_ptr<const SafeTensors> st;
+  std::shared_ptr<const Lfm2Model> lfm;
+};
+
+const Fixture& Model() {
+  static const Fixture f = [] {
+    Fixture x;
+    x.config = AudioModelConfig::Load(test::GoldenModelDir() / "config.json");
+    x.st = std::make_shared<const SafeTensors>(
+        SafeTensors::Open(test::GoldenModelDir() / "model.safetensors"));
+    x.lfm = Lfm2Model::Load(x.st, x.config.lfm);
+    return x;
+  }();
+  return f;
+}
+
+std::vector<int> PromptIds(int n) {
+  std::vector<int> ids;
+  const int vocab = Model().lfm->vocab_size();
+  for (int i = 0; i < n; ++i) ids.push_back((i * 37 + 11) % vocab);
+  return ids;
+}
+
+double MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double m = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    m = std::max(m, static_cast<double>(std::fabs(a[i] - b[i])));
+  }
+  return m;
+}
+
+TEST(Backbone, ChunkedPrefillEqualsOneShot) {
+  const Lfm2Model& m = *Model().lfm;
+  const int n = 23, d = m.hidden_size();
+  const std::vector<float> emb = m.EmbedText(PromptIds(n));
+  Lfm2Cache one = m.NewCache();
+  const std::vector<float> ref = m.Forward(emb, one);
+  for (const std::vector<int>& chunks :
+       {std::vector<int>{1, 22}, {5, 5, 5, 8}, std::vector<int>(23, 1), {2, 1, 20}}) {
+    Lfm2Cache cache = m.NewCache();
+    std::vector<float> got(emb.size());
+    int at = 0;
+    for (int c : chunks) {
+      m.Forward(emb.data() + at * d, c, cache, got.data() + at * d);
+      at += c;
+    }
+    ASSERT_EQ(at, n);
+    EXPECT_EQ(cache.position(), n);
+    EXPECT_LE(MaxAbsDiff(got, ref), 1e-5) << "chunks of " << chunks.size();
+  }
+}
+
+TEST(Backbone, SnapshotRestoreContinuesIdentically) {
+  const Lfm2Model& m = *Model().lfm;
+  const int d = m.hidden_size();
+  Lfm2Cache cache = m.NewCache();
+  m.Forward(m.EmbedText(PromptIds(9)), cache);
+  const Lfm2Cache prefix = cache.Snapshot();
+  const std::vector<float> a = m.Forward(m.EmbedText({42, 43, 44}), cache);
+  cache.Restore(prefix);
+  EXPECT_EQ(cache.position(), 9);
+  const std::vector<float> b = m.Forward(m.EmbedText({42, 43, 44}), cache);
+  EXPECT_EQ(a, b);
+  Lfm2Cache other = prefix;  // copies are independent
+  const std::vector<float> c = m.Forward(m.EmbedText({7}), other);
+  EXPECT_EQ(prefix.position(), 9);
+  EXPECT_EQ(static_cast<int>(c.size()), d);
+}
+
+TEST(Backbone, InterleavedCachesMatchSeparateRuns) {
+  const Lfm2Model& m = *Model().lfm;
+  const std::vector<int> p = PromptIds(12);
+  const std::vector<int> q = {5, 99, 3, 17, 250, 8};
+  auto run_alone = [&](const std::vector<int>& ids) {
+    Lfm2Cache c = m.NewCache();
+    std::vector<float> all;
+    for (int id : ids) {
+      const std::vector<float> h = m.Forward(m.EmbedText({id}), c);
+      all.insert(all.end(), h.begin(), h.end());
+    }
+    return all;
+  };
+  const std::vector<float> ref_p = run_alone(p), ref_q = run_alone(q);
+  Lfm2Cache cp = m.NewCache(), cq = m.NewCache();
+  std::vector<float> got_p, got_q;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const std::vector<float> hp = m.Forward(m.EmbedText({p[i]}), cp);
+    got_p.insert(got_p.end(), hp.begin(), hp.end());
+    if (i < q.size()) {
+      const std::vector<float> hq = m.Forward(m.EmbedText({q[i]}), cq);
+      got_q.insert(got_q.end(), hq.begin(), hq.end());
+    }
+  }
+  EXPECT_EQ(got_p, ref_p);
+  EXPECT_EQ(got_q, ref_q);
+}
+
+TEST(Backbone, ConcurrentStreamsOnOneModel) {
+  const Lfm2Model& m = *Model().lfm;
+  auto run = [&](int salt) {
+    Lfm2Cache c = m.NewCache();
+    std::vector<float> all;
+    for (int i = 0; i < 20; ++i) {
+      const std::vector<float> h = m.Forward(m.EmbedText({(i * 13 + salt) % m.vocab_size()}), c);
+      all.insert(all.end(), h.begin(), h.end());
+    }
+    return all;
+  };
+  const std::vector<float> ref_a = run(3), ref_b = run(400);
+  std::vector<float> got_a, got_b;
+  std::thread ta([&] { got_a = run(3); });
+  std::thread tb([&] { got_b = run(400); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(got_a, ref_a);
+  EXPECT_EQ(got_b, ref_b);
+}
+
+TEST(Backbone, ResetStartsOver) {
+  const Lfm2Model& m = *Model().lfm;
+  Lfm2Cache c = m.NewCache();
+  const std::vector<float> a = m.Forward(m.EmbedText({1, 2, 3}), c);
+  c.Reset();
+  EXPECT_EQ(c.position(), 0);
+  EXPECT_EQ(m.Forward(m.EmbedText({1, 2, 3}), c), a);
+}
+
+TEST(Backbone, OutOfRangeTokenIsAnError) {
+  const Lfm2Model& m = *Model().lfm;
+  EXPECT_THROW(m.EmbedText({m.vocab_size()}), ModelError);
+  EXPECT_THROW(m.EmbedText({-1}), ModelError);
+}
+
+TEST(Backbone, WrongTensorShapeNamesTheTensor) {
+  const Fixture& f = Model();
+  LfmConfig wrong = f.config.lfm;
+  wrong.intermediate_size += 3 * wrong.block_multiple_of;  // a different ff width
+  try {
+    Lfm2Model::Load(f.st, wrong);
+    FAIL() << "expected ModelError";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("lfm.layers.0.feed_forward.w1.weight"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Backbone, Bf16WeightsAgreeToBf16Precision) {
+  const Fixture& f = Model();
+  const fs::path dir = fs::temp_directory_path() / ("eddy_bf16_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path file = dir / "model.safetensors";
+  ConvertSafeTensors(*f.st, file, DType::kBF16);
+  auto st16 = std::make_shared<const SafeTensors>(SafeTensors::Open(file));
+  EXPECT_EQ(st16->Get("lfm.embed_tokens.weight").dtype, DType::kBF16);
+  auto lfm16 = Lfm2Model::Load(st16, f.config.lfm);
+  const std::vector<int> ids = PromptIds(10);
+  Lfm2Cache c32 = f.lfm->NewCache(), c16 = lfm16->NewCache();
+  const std::vector<float> h32 = f.lfm->Forward(f.lfm->EmbedText(ids), c32);
+  const std::vector<float> h16 = lfm16->Forward(lfm16->EmbedText(ids), c16);
+  const int d = f.lfm->hidden_size();
+  const std::vector<float> l32 = f.lfm->TextLogits(h32.data() + (ids.size() - 1) * d);
+  const std::vector<float> l16 = lfm16->TextLogits(h16.data() + (ids.size() - 1) * d);
+  double max_ref = 0;
+  for (float v : l32) max_ref = std::max(max_ref, static_cast<double>(std::fabs(v)));
+  const double diff = MaxAbsDiff(l16, l32);
+  EXPECT_LE(diff, 0.05 * max_ref);  // bf16 keeps 8 mantissa bits
+  EXPECT_GT(diff, 0.0);             // the bf16 path really ran
+  fs::remove_all(dir);
+}
+
+TEST(Backbone, Bf16RopeOptionChangesResultsSlightly) {
+  const Fixture& f = Model();
+  Lfm2Options opt;
+  opt.bf16_rope_inv_freq = true;
+  auto rounded = Lfm2Model::Load(f.st, f.config.lfm, opt);
+  const std::vector<int> ids = PromptIds(30);
+  Lfm2Cache a = f.lfm->NewCache(), b = rounded->NewCache();
+  const std::vector<float> ha = f.lfm->Forward(f.lfm->EmbedText(ids), a);
+  const std::vector<float> hb = rounded->Forward(rounded->EmbedText(ids), b);
+  const double diff = MaxAbsDiff(ha, hb);
+  EXPECT_GT(diff, 0.0);
+  EXPECT_LT(diff, 0.5);
+}
+
+}  // namespace
+}  // namespace eddy
