@@ -42,13 +42,14 @@ void Conversation::AddAudioFeatures(std::span<const float> feature_major, int64_
     throw std::invalid_argument("audio clip features do not hold " + std::to_string(mel_features_) +
                                 " x " + std::to_string(frames) + " values");
   }
-  audio_in_.push_back({std::vector<float>(feature_major.begin(), feature_major.end()), frames});
-  modality_.insert(modality_.end(), AudioPositions(frames), Modality::kAudioIn);
+  prompt_.audio_in.push_back(
+      {std::vector<float>(feature_major.begin(), feature_major.end()), frames});
+  prompt_.modality.insert(prompt_.modality.end(), AudioPositions(frames), Modality::kAudioIn);
 }
 
 void Conversation::AppendText(int32_t id) {
-  text_.push_back(id);
-  modality_.push_back(Modality::kText);
+  prompt_.text_ids.push_back(id);
+  prompt_.modality.push_back(Modality::kText);
 }
 
 void Conversation::AppendAudioFrame(std::span<const int> codes) {
@@ -56,8 +57,8 @@ void Conversation::AppendAudioFrame(std::span<const int> codes) {
     throw std::invalid_argument("audio frame has " + std::to_string(codes.size()) +
                                 " codes, expected " + std::to_string(codebooks_));
   }
-  audio_out_.insert(audio_out_.end(), codes.begin(), codes.end());
-  modality_.push_back(Modality::kAudioOut);
+  prompt_.audio_out.insert(prompt_.audio_out.end(), codes.begin(), codes.end());
+  prompt_.modality.push_back(Modality::kAudioOut);
 }
 
 }  // namespace eddy

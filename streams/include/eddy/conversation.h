@@ -10,9 +10,9 @@
 #include <string_view>
 #include <vector>
 
-namespace eddy {
+#include "eddy/audio_model.h"
 
-enum class Modality : int { kText = 1, kAudioIn = 2, kAudioOut = 3 };
+namespace eddy {
 
 enum class Role { kSystem, kUser, kAssistant };
 const char* RoleName(Role role);
@@ -39,17 +39,10 @@ class Conversation {
 
   int codebooks() const { return codebooks_; }
   int mel_features() const { return mel_features_; }
-  const std::vector<int32_t>& text_ids() const { return text_; }
-  const std::vector<Modality>& modality() const { return modality_; }
-  // Audio-in clips: features concatenated in time, feature-major per clip.
-  struct AudioClip {
-    std::vector<float> features;  // [mel_features, frames]
-    int64_t frames = 0;
-  };
-  const std::vector<AudioClip>& audio_in() const { return audio_in_; }
-  // Audio-out frames, frame-major: frame j's codes at [j * codebooks, (j + 1) * codebooks).
-  const std::vector<int>& audio_out() const { return audio_out_; }
-  int64_t num_positions() const { return static_cast<int64_t>(modality_.size()); }
+  // Everything the model's prefill needs: text ids, audio-in clips, audio-out frames (frame-major),
+  // one modality flag per position.
+  const PromptInputs& prompt() const { return prompt_; }
+  int64_t num_positions() const { return static_cast<int64_t>(prompt_.modality.size()); }
 
   // Embedding rows the encoder contributes for a clip of `frames` mel frames.
   static int64_t AudioPositions(int64_t frames) { return (frames + 7) / 8; }
@@ -58,10 +51,7 @@ class Conversation {
   TextEncoder encode_;
   int codebooks_;
   int mel_features_;
-  std::vector<int32_t> text_;
-  std::vector<Modality> modality_;
-  std::vector<AudioClip> audio_in_;
-  std::vector<int> audio_out_;
+  PromptInputs prompt_;
 };
 
 }  // namespace eddy

@@ -1,0 +1,53 @@
+// Drives the real model through the generation state machines: one Engine per stream owns the
+// backbone cache, the audio head's scratch state and the sampler; the model is shared.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "eddy/audio_model.h"
+#include "eddy/generation.h"
+#include "eddy/sampling.h"
+
+namespace eddy {
+
+// Everything the reference computes per step, kept only when asked for (tests, debugging).
+struct StepTrace {
+  std::vector<std::vector<float>> last_hidden;                // per backbone call [hidden]
+  std::vector<std::vector<float>> text_logits;                // per text step [vocab]
+  std::vector<std::vector<std::vector<float>>> audio_logits;  // per frame, per codebook [2049]
+};
+
+class ModelBackend : public GenerationBackend {
+ public:
+  ModelBackend(std::shared_ptr<const AudioModel> model, GenerationSampling sampling,
+               uint64_t seed = 0);
+
+  // Starts a generation: the prompt's rows are the pending input of the first Advance(). When
+  // `prefix` is given, the cache starts from it (a snapshot of an already computed prompt
+  // prefix) and only the positions after it are computed.
+  void Begin(const PromptInputs& prompt, const Lfm2Cache* prefix = nullptr);
+  void set_trace(StepTrace* trace) { trace_ = trace; }
+  const Lfm2Cache& cache() const { return cache_; }
+
+  void Advance() override;
+  int SampleText() override;
+  std::vector<int> SampleAudioFrame() override;
+  void FeedText(int id) override;
+  void FeedAudioFrame(const std::vector<int>& codes) override;
+
+ private:
+  std::shared_ptr<const AudioModel> model_;
+  GenerationSampling sampling_;
+  Sampler sampler_;
+  Lfm2Cache cache_;
+  AudioHeadState head_state_;
+  std::vector<float> pending_;  // [n, hidden]
+  std::vector<float> hidden_;   // backbone output of the last Advance
+  std::vector<float> last_;     // its last row
+  std::vector<float> logits_;
+  StepTrace* trace_ = nullptr;
+};
+
+}  // namespace eddy

@@ -1,0 +1,164 @@
+// End-to-end greedy generation against the reference (golden f_e2e): the prompt given as the
+// reference built it (text ids, log-mel of the audio-in clips, audio-out history, modality
+// flags), then the sequential or interleaved state machine driving the real model. Token ids,
+// audio codes and the order of outputs must be identical; hidden states and logits close.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "eddy/audio_model.h"
+#include "eddy/engine.h"
+#include "eddy/generation.h"
+#include "golden.h"
+
+namespace eddy {
+namespace {
+
+namespace fs = std::filesystem;
+using test::LoadNpy;
+
+std::shared_ptr<const AudioModel> Model() {
+  static auto model = AudioModel::Load(test::GoldenModelDir());
+  return model;
+}
+
+PromptInputs LoadPrompt(const fs::path& dir) {
+  PromptInputs p;
+  const auto text = LoadNpy(dir / "prompt_text_ids.npy");
+  p.text_ids.assign(text.i64.begin(), text.i64.end());
+  const auto mel = LoadNpy(dir / "prompt_audio_in.npy");  // [features, sum(frames)]
+  const auto lens = LoadNpy(dir / "prompt_audio_in_lens.npy");
+  const int64_t features = mel.dim(0), total = mel.dim(1);
+  int64_t start = 0;
+  for (int64_t len : lens.i64) {
+    MelClip clip;
+    clip.frames = len;
+    clip.features.resize(static_cast<size_t>(features * len));
+    for (int64_t f = 0; f < features; ++f) {
+      for (int64_t t = 0; t < len; ++t) {
+        clip.features[f * len + t] = mel.f32[f * total + start + t];
+      }
+    }
+    start += len;
+    p.audio_in.push_back(std::move(clip));
+  }
+  const auto out = LoadNpy(dir / "prompt_audio_out.npy");  // [codebooks, frames]
+  const int64_t codebooks = out.dim(0), frames = out.dim(1);
+  for (int64_t j = 0; j < frames; ++j) {
+    for (int64_t c = 0; c < codebooks; ++c)
+      p.audio_out.push_back(static_cast<int>(out.i64[c * frames + j]));
+  }
+  for (int64_t m : LoadNpy(dir / "prompt_modality_flag.npy").i64) {
+    p.modality.push_back(static_cast<Modality>(m));
+  }
+  return p;
+}
+
+void ExpectClose(const std::vector<float>& actual, const test::NpyArray& expected, size_t row,
+                 const std::string& what) {
+  const size_t width = actual.size();
+  ASSERT_GE(expected.f32.size(), (row + 1) * width) << what;
+  const auto d = test::Compare(actual.data(), expected.f32.data() + row * width, width);
+  EXPECT_TRUE(test::WithinTolerance(d, 1e-4))
+      << what << " row " << row << ": " << test::Describe(d);
+}
+
+void RunCase(const std::string& name) {
+  SCOPED_TRACE("case " + name);
+  const fs::path dir = test::GoldenDir() / "model" / "outputs" / "f_e2e" / name;
+  ASSERT_TRUE(fs::is_directory(dir)) << dir;
+  const auto model = Model();
+  const PromptInputs prompt = LoadPrompt(dir);
+
+  const auto expected_prefill = LoadNpy(dir / "prefill_embeddings.npy");
+  const auto rows = model->AssembleEmbeddings(prompt);
+  ASSERT_EQ(rows.size(), expected_prefill.f32.size());
+  ExpectClose(rows, expected_prefill, 0, "prefill_embeddings");
+
+  std::ifstream meta_in(dir / "outputs.json");
+  const auto meta = nlohmann::json::parse(meta_in);
+  GenerationLimits limits;
+  limits.max_new_tokens = meta.at("max_new_tokens").get<int>();
+
+  ModelBackend backend(model, GenerationSampling{});  // greedy text and audio, as the vectors
+  StepTrace trace;
+  backend.set_trace(&trace);
+  backend.Begin(prompt);
+  std::vector<int64_t> text_ids, modality, codes_frame_major;
+  const auto sink = [&](const GenerationOutput& o) {
+    modality.push_back(o.kind == OutputKind::kText ? 1 : 3);
+    if (o.kind == OutputKind::kText) {
+      text_ids.push_back(o.text_id);
+    } else {
+      codes_frame_major.insert(codes_frame_major.end(), o.codes.begin(), o.codes.end());
+    }
+  };
+  // The reference names its cases by generator: "*sequential*" ran generate_sequential.
+  if (name.find("sequential") != std::string::npos) {
+    GenerateSequential(backend, limits, {}, sink);
+  } else {
+    GenerateInterleaved(backend, model->config().interleaved_n_text,
+                        model->config().interleaved_n_audio, limits, {}, sink);
+  }
+
+  EXPECT_EQ(modality, LoadNpy(dir / "out_modality.npy").i64);
+  EXPECT_EQ(text_ids, LoadNpy(dir / "out_text_ids.npy").i64);
+  const auto codes = LoadNpy(dir / "out_audio_codes.npy");  // [codebooks, frames]
+  const int64_t codebooks = codes.dim(0), frames = codes.dim(1);
+  ASSERT_EQ(static_cast<int64_t>(codes_frame_major.size()), codebooks * frames);
+  for (int64_t j = 0; j < frames; ++j) {
+    for (int64_t c = 0; c < codebooks; ++c) {
+      EXPECT_EQ(codes_frame_major[j * codebooks + c], codes.i64[c * frames + j])
+          << "frame " << j << " codebook " << c;
+    }
+  }
+
+  const auto hidden = LoadNpy(dir / "step_last_hidden.npy");
+  ASSERT_EQ(trace.last_hidden.size(), static_cast<size_t>(hidden.dim(0)));
+  for (size_t k = 0; k < trace.last_hidden.size(); ++k) {
+    ExpectClose(trace.last_hidden[k], hidden, k, "step_last_hidden");
+  }
+  const auto text_logits = LoadNpy(dir / "text_step_logits.npy");
+  ASSERT_EQ(trace.text_logits.size(), static_cast<size_t>(text_logits.dim(0)));
+  for (size_t k = 0; k < trace.text_logits.size(); ++k) {
+    ExpectClose(trace.text_logits[k], text_logits, k, "text_step_logits");
+  }
+  if (fs::exists(dir / "audio_step_logits.npy")) {
+    const auto audio_logits = LoadNpy(dir / "audio_step_logits.npy");  // [frames, cb, 2049]
+    ASSERT_EQ(trace.audio_logits.size(), static_cast<size_t>(audio_logits.dim(0)));
+    const size_t vocab = static_cast<size_t>(audio_logits.dim(2));
+    for (size_t f = 0; f < trace.audio_logits.size(); ++f) {
+      for (size_t c = 0; c < trace.audio_logits[f].size(); ++c) {
+        ExpectClose(trace.audio_logits[f][c], audio_logits,
+                    f * static_cast<size_t>(audio_logits.dim(1)) + c, "audio_step_logits");
+        (void)vocab;
+      }
+    }
+  }
+}
+
+// One case, named by EDDY_E2E_CASE (CTest sets it per registered case).
+TEST(E2eGolden, Case) {
+  const char* name = std::getenv("EDDY_E2E_CASE");
+  ASSERT_NE(name, nullptr) << "EDDY_E2E_CASE not set";
+  RunCase(name);
+}
+
+// Every case directory the golden set has, whatever their names.
+TEST(E2eGolden, AllCases) {
+  const fs::path root = test::GoldenDir() / "model" / "outputs" / "f_e2e";
+  ASSERT_TRUE(fs::is_directory(root)) << root;
+  int cases = 0;
+  for (const auto& entry : fs::directory_iterator(root)) {
+    if (!entry.is_directory()) continue;
+    RunCase(entry.path().filename().string());
+    ++cases;
+  }
+  EXPECT_GT(cases, 0);
+}
+
+}  // namespace
+}  // namespace eddy
