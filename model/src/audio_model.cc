@@ -3,7 +3,13 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "ops.h"
+
 namespace eddy {
+
+void SetComputeThreads(int threads) {
+  ops::SetNumThreads(threads);
+}
 
 std::shared_ptr<const AudioModel> AudioModel::Load(const std::filesystem::path& dir,
                                                    const AudioModelOptions& options) {

@@ -38,6 +38,9 @@ struct AudioModelOptions {
   bool bf16_rope_inv_freq = false;       // the official bf16 loader's RoPE rounding (spec §1.8)
 };
 
+// Threads of the shared compute pool used by every heavy op (0 = one per core).
+void SetComputeThreads(int threads);
+
 class AudioModel {
  public:
   // Loads config.json and model.safetensors from `dir`. Throws ModelError.
