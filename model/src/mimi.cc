@@ -15,9 +15,94 @@
 namespace eddy {
 
 using ops::Mat;
-using ops::WeightMatrix;
 
 namespace {
+
+// A float32 weight matrix [rows, cols], viewed in the mapping when the file holds float32.
+// Streaming steps multiply it by only a few activation rows, where a GEMM spends its time packing
+// the weights; those products stream each weight row once through a dot-product kernel instead.
+class WeightMatrix {
+ public:
+  static WeightMatrix FromOwned(std::vector<float> data, int rows, int cols) {
+    WeightMatrix m;
+    m.owned_ = std::move(data);
+    m.data_ = m.owned_.data();
+    m.rows_ = rows;
+    m.cols_ = cols;
+    return m;
+  }
+  static WeightMatrix Load(const SafeTensors& st, const std::string& name,
+                           const std::vector<int64_t>& shape) {
+    const TensorView& t = st.Get(name, shape);
+    WeightMatrix m;
+    m.rows_ = static_cast<int>(shape[0]);
+    m.cols_ = static_cast<int>(t.numel() / shape[0]);
+    if (t.dtype == DType::kF32) {
+      m.data_ = static_cast<const float*>(t.data);
+    } else {
+      m.owned_ = ToFloat32(t);
+      m.data_ = m.owned_.data();
+    }
+    return m;
+  }
+  int rows() const { return rows_; }
+  int cols() const { return cols_; }
+
+  // y[n, rows] = x[n, cols] * W^T
+  void MatMulT(const float* x, int n, float* y) const {
+    if (n > kSmallBatch) {
+      ops::ConstMatMap X(x, n, cols_);
+      ops::ConstMatMap W(data_, rows_, cols_);
+      ops::MatMap Y(y, n, rows_);
+      Y.noalias() = X * W.transpose();
+      return;
+    }
+    for (int t0 = 0; t0 < n; t0 += 4) {
+      const int m = std::min(4, n - t0);
+      const float* x0 = x + static_cast<size_t>(t0) * cols_;
+      if (m == 4) {
+        Rows<4>(x0, y + static_cast<size_t>(t0) * rows_);
+      } else if (m == 3) {
+        Rows<3>(x0, y + static_cast<size_t>(t0) * rows_);
+      } else if (m == 2) {
+        Rows<2>(x0, y + static_cast<size_t>(t0) * rows_);
+      } else {
+        Rows<1>(x0, y + static_cast<size_t>(t0) * rows_);
+      }
+    }
+  }
+
+ private:
+  static constexpr int kSmallBatch = 8;
+
+  template <int M>
+  void Rows(const float* x, float* y) const {
+    const int cols = cols_;
+    const float* x1 = x + (M > 1 ? cols : 0);
+    const float* x2 = x + (M > 2 ? 2 * cols : 0);
+    const float* x3 = x + (M > 3 ? 3 * cols : 0);
+    for (int r = 0; r < rows_; ++r) {
+      const float* w = data_ + static_cast<size_t>(r) * cols;
+      float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+      for (int i = 0; i < cols; ++i) {
+        const float wi = w[i];
+        a0 += wi * x[i];
+        if constexpr (M > 1) a1 += wi * x1[i];
+        if constexpr (M > 2) a2 += wi * x2[i];
+        if constexpr (M > 3) a3 += wi * x3[i];
+      }
+      y[r] = a0;
+      if constexpr (M > 1) y[rows_ + r] = a1;
+      if constexpr (M > 2) y[2 * rows_ + r] = a2;
+      if constexpr (M > 3) y[3 * rows_ + r] = a3;
+    }
+  }
+
+  const float* data_ = nullptr;
+  std::vector<float> owned_;
+  int rows_ = 0, cols_ = 0;
+};
 
 constexpr float kLayerNormEps = 1e-5f;
 constexpr float kMinClusterUsage = 1e-5f;
@@ -117,10 +202,23 @@ std::vector<float> LoadCodebook(const SafeTensors& st, const std::string& prefix
   return sum;
 }
 
+// ELU(alpha = 1). expm1 through Kahan's identity expm1(x) = (e^x - 1) * x / log(e^x), so that
+// Eigen's vectorised exp and log carry the work while staying accurate near zero.
 void Elu(Mat& x) {
-  float* p = x.data();
   const Eigen::Index n = x.size();
-  for (Eigen::Index i = 0; i < n; ++i) p[i] = p[i] > 0.0f ? p[i] : std::expm1(p[i]);
+  Eigen::Map<Eigen::ArrayXf> v(x.data(), n);
+  const Eigen::ArrayXf e = v.min(0.0f).exp();
+  const Eigen::ArrayXf log_e = e.log();
+  float* p = x.data();
+  const float* ep = e.data();
+  const float* lp = log_e.data();
+#pragma omp simd
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const float neg = p[i] < 0.0f ? p[i] : 0.0f;
+    const float em1 = ep[i] - 1.0f;
+    const float expm1 = ep[i] == 1.0f ? neg : (em1 == -1.0f ? -1.0f : em1 * neg / lp[i]);
+    p[i] = p[i] > 0.0f ? p[i] : expm1;
+  }
 }
 
 void AddBias(Mat& y, const std::vector<float>& bias) {
@@ -443,11 +541,9 @@ std::shared_ptr<const MimiDecoder> MimiDecoder::Load(const std::filesystem::path
     w.codebooks_rest.push_back(LoadCodebook(
         st, q + "rvq_rest.vq.layers." + std::to_string(k) + "._codebook", c.bins, qdim));
   }
-  w.output_proj_first = WeightMatrix::Load(st, q + "rvq_first.output_proj.weight", {dim, qdim, 1},
-                                           ops::WeightFormat::kF32);
+  w.output_proj_first = WeightMatrix::Load(st, q + "rvq_first.output_proj.weight", {dim, qdim, 1});
   if (c.num_codebooks_used > 1) {
-    w.output_proj_rest = WeightMatrix::Load(st, q + "rvq_rest.output_proj.weight", {dim, qdim, 1},
-                                            ops::WeightFormat::kF32);
+    w.output_proj_rest = WeightMatrix::Load(st, q + "rvq_rest.output_proj.weight", {dim, qdim, 1});
   }
 
   const int stride = c.upsample_stride();
@@ -468,12 +564,12 @@ std::shared_ptr<const MimiDecoder> MimiDecoder::Load(const std::filesystem::path
     layer.layer_scale_2 = ops::LoadF32(st, p + "layer_scale_2.scale", {d});
     layer.in_proj = WeightMatrix::Load(
         st, FirstPresent(st, p + "self_attn.in_projs.0.weight", p + "self_attn.in_proj_weight"),
-        {3 * d, d}, ops::WeightFormat::kF32);
+        {3 * d, d});
     layer.out_proj = WeightMatrix::Load(
         st, FirstPresent(st, p + "self_attn.out_projs.0.weight", p + "self_attn.out_proj.weight"),
-        {d, d}, ops::WeightFormat::kF32);
-    layer.linear1 = WeightMatrix::Load(st, p + "linear1.weight", {ff, d}, ops::WeightFormat::kF32);
-    layer.linear2 = WeightMatrix::Load(st, p + "linear2.weight", {d, ff}, ops::WeightFormat::kF32);
+        {d, d});
+    layer.linear1 = WeightMatrix::Load(st, p + "linear1.weight", {ff, d});
+    layer.linear2 = WeightMatrix::Load(st, p + "linear2.weight", {d, ff});
     w.layers.push_back(std::move(layer));
   }
   const int hd = c.head_dim();
