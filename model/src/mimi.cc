@@ -4,6 +4,7 @@
 #include "eddy/mimi.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <optional>
 #include <stdexcept>
@@ -18,9 +19,10 @@ using ops::Mat;
 
 namespace {
 
-// A float32 weight matrix [rows, cols], viewed in the mapping when the file holds float32.
-// Streaming steps multiply it by only a few activation rows, where a GEMM spends its time packing
-// the weights; those products stream each weight row once through a dot-product kernel instead.
+// A weight matrix [rows, cols]: float32 (viewed in the mapping when the file holds float32) or,
+// on request, bf16. Streaming steps multiply it by only a few activation rows, where a GEMM spends
+// its time packing the weights; those products stream each weight row once through a dot-product
+// kernel instead, so their cost is the weight bytes read per frame.
 class WeightMatrix {
  public:
   static WeightMatrix FromOwned(std::vector<float> data, int rows, int cols) {
@@ -45,12 +47,21 @@ class WeightMatrix {
     }
     return m;
   }
+  // Rounds the weights to bf16 (halves the bytes a streaming step reads).
+  void ConvertToBf16() {
+    const size_t n = static_cast<size_t>(rows_) * cols_;
+    bf16_.resize(n);
+    for (size_t i = 0; i < n; ++i) bf16_[i] = FloatToBf16(data_[i]);
+    owned_.clear();
+    owned_.shrink_to_fit();
+    data_ = nullptr;
+  }
   int rows() const { return rows_; }
   int cols() const { return cols_; }
 
   // y[n, rows] = x[n, cols] * W^T
   void MatMulT(const float* x, int n, float* y) const {
-    if (n > kSmallBatch) {
+    if (n > kSmallBatch && bf16_.empty()) {
       ops::ConstMatMap X(x, n, cols_);
       ops::ConstMatMap W(data_, rows_, cols_);
       ops::MatMap Y(y, n, rows_);
@@ -60,14 +71,11 @@ class WeightMatrix {
     for (int t0 = 0; t0 < n; t0 += 4) {
       const int m = std::min(4, n - t0);
       const float* x0 = x + static_cast<size_t>(t0) * cols_;
-      if (m == 4) {
-        Rows<4>(x0, y + static_cast<size_t>(t0) * rows_);
-      } else if (m == 3) {
-        Rows<3>(x0, y + static_cast<size_t>(t0) * rows_);
-      } else if (m == 2) {
-        Rows<2>(x0, y + static_cast<size_t>(t0) * rows_);
+      float* y0 = y + static_cast<size_t>(t0) * rows_;
+      if (bf16_.empty()) {
+        Dispatch(data_, m, x0, y0);
       } else {
-        Rows<1>(x0, y + static_cast<size_t>(t0) * rows_);
+        Dispatch(bf16_.data(), m, x0, y0);
       }
     }
   }
@@ -75,18 +83,34 @@ class WeightMatrix {
  private:
   static constexpr int kSmallBatch = 8;
 
-  template <int M>
-  void Rows(const float* x, float* y) const {
+  static float Widen(float v) { return v; }
+  static float Widen(uint16_t v) { return std::bit_cast<float>(static_cast<uint32_t>(v) << 16); }
+
+  template <typename W>
+  void Dispatch(const W* weights, int m, const float* x, float* y) const {
+    if (m == 4) {
+      Rows<4>(weights, x, y);
+    } else if (m == 3) {
+      Rows<3>(weights, x, y);
+    } else if (m == 2) {
+      Rows<2>(weights, x, y);
+    } else {
+      Rows<1>(weights, x, y);
+    }
+  }
+
+  template <int M, typename W>
+  void Rows(const W* weights, const float* x, float* y) const {
     const int cols = cols_;
     const float* x1 = x + (M > 1 ? cols : 0);
     const float* x2 = x + (M > 2 ? 2 * cols : 0);
     const float* x3 = x + (M > 3 ? 3 * cols : 0);
     for (int r = 0; r < rows_; ++r) {
-      const float* w = data_ + static_cast<size_t>(r) * cols;
+      const W* w = weights + static_cast<size_t>(r) * cols;
       float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
 #pragma omp simd reduction(+ : a0, a1, a2, a3)
       for (int i = 0; i < cols; ++i) {
-        const float wi = w[i];
+        const float wi = Widen(w[i]);
         a0 += wi * x[i];
         if constexpr (M > 1) a1 += wi * x1[i];
         if constexpr (M > 2) a2 += wi * x2[i];
@@ -101,6 +125,7 @@ class WeightMatrix {
 
   const float* data_ = nullptr;
   std::vector<float> owned_;
+  std::vector<uint16_t> bf16_;
   int rows_ = 0, cols_ = 0;
 };
 
@@ -525,7 +550,8 @@ const MimiConfig& MimiDecoder::config() const {
 }
 
 std::shared_ptr<const MimiDecoder> MimiDecoder::Load(const std::filesystem::path& path,
-                                                     const MimiConfig& config) {
+                                                     const MimiConfig& config,
+                                                     MimiWeightFormat format) {
   config.Validate();
   std::shared_ptr<MimiDecoder> decoder(new MimiDecoder());
   Weights& w = *decoder->weights_;
@@ -609,11 +635,21 @@ std::shared_ptr<const MimiDecoder> MimiDecoder::Load(const std::filesystem::path
   ++index;  // ELU
   w.last_conv =
       LoadConv(st, module(index) + "conv.conv", c.n_filters, c.channels, c.last_kernel_size, 1);
+  if (format == MimiWeightFormat::kBF16Streamed) {
+    for (TransformerLayer& layer : w.layers) {
+      for (WeightMatrix* m : {&layer.in_proj, &layer.out_proj, &layer.linear1, &layer.linear2}) {
+        m->ConvertToBf16();
+      }
+    }
+    w.first_conv.weight.ConvertToBf16();
+    w.stages.front().upsample.weight.ConvertToBf16();
+  }
   return decoder;
 }
 
-std::shared_ptr<const MimiDecoder> MimiDecoder::LoadFromModelDir(const std::filesystem::path& dir) {
-  return Load(dir / kMimiWeightsFile, MimiConfig::ForModelDir(dir));
+std::shared_ptr<const MimiDecoder> MimiDecoder::LoadFromModelDir(const std::filesystem::path& dir,
+                                                                 MimiWeightFormat format) {
+  return Load(dir / kMimiWeightsFile, MimiConfig::ForModelDir(dir), format);
 }
 
 std::vector<float> MimiDecoder::Decode(const std::vector<int>& codes, int num_frames,

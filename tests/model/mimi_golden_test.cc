@@ -2,6 +2,7 @@
 // mimi_config.json and the .npy shapes.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,7 @@ void ExpectMatches(const std::vector<float>& actual, const std::string& file, do
   ASSERT_EQ(static_cast<int64_t>(actual.size()), expected.numel()) << file;
   const test::Diff d = Compare(actual.data(), expected.f32.data(), actual.size());
   EXPECT_TRUE(WithinTolerance(d, rel, abs)) << file << ": " << Describe(d);
+  std::printf("%s: %s\n", file.c_str(), Describe(d).c_str());
 }
 
 TEST(MimiGolden, QuantizerLatent) {

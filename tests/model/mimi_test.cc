@@ -172,6 +172,27 @@ TEST(Mimi, OutOfRangeCodesAreRejectedWithoutTouchingTheState) {
   EXPECT_THROW(decoder->Decode(std::vector<int>(5, 0), 1), std::invalid_argument);
 }
 
+// The opt-in bf16 weights change the arithmetic (so the outputs differ) but only by bf16 rounding.
+TEST(Mimi, Bf16StreamedWeightsStayCloseToFloat32) {
+  TempDir dir;
+  const MimiConfig c = SmallConfig();
+  const fs::path file = dir.path() / "mimi.safetensors";
+  test::WriteRandomMimi(file, c, 9);
+  const auto exact = MimiDecoder::Load(file, c);
+  const auto rounded = MimiDecoder::Load(file, c, MimiWeightFormat::kBF16Streamed);
+  const int frames = 10;
+  const std::vector<int> codes = RandomCodes(c, frames, 5);
+  const std::vector<float> a = exact->Decode(codes, frames);
+  const std::vector<float> b = rounded->Decode(codes, frames);
+  const test::Diff d = test::Compare(b.data(), a.data(), a.size());
+  EXPECT_GT(d.max_abs, 0.0);
+  EXPECT_TRUE(test::WithinTolerance(d, 3e-2)) << test::Describe(d);
+  MimiDecoderStream stream(rounded, MimiDecoderStream::Window::kBatchEquivalent);
+  const std::vector<float> streamed = Stream(stream, codes, frames);
+  const test::Diff s = test::Compare(streamed.data(), b.data(), b.size());
+  EXPECT_TRUE(test::WithinTolerance(s, 1e-5)) << test::Describe(s);
+}
+
 TEST(Mimi, CheckpointShapesAreCheckedAgainstTheConfig) {
   TempDir dir;
   const MimiConfig c = SmallConfig();
