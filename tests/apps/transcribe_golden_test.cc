@@ -4,8 +4,11 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "eddy/audio_file.h"
+#include "eddy/mimi.h"
 #include "eddy/tokenizer.h"
 #include "golden.h"
 
@@ -51,6 +54,48 @@ TEST(TranscribeCli, BadInputsFailClearly) {
   out = RunCommand(std::string(EDDY_BINARY) + " transcribe --help 2>&1", &status);
   EXPECT_EQ(status, 0);
   EXPECT_NE(out.find("--max-tokens"), std::string::npos) << out;
+}
+
+}  // namespace
+
+namespace {
+
+// `eddy chat` with greedy sampling on the golden interleaved prompt: the speech it writes must be
+// the Mimi decoding of the reference's generated audio codes, frame by frame.
+TEST(ChatGolden, InterleavedTurn1) {
+  const auto dir = eddy::test::GoldenDir() / "model" / "outputs" / "f_e2e" / "interleaved_turn1";
+  const auto codes = eddy::test::LoadNpy(dir / "out_audio_codes.npy");  // [codebooks, frames]
+  const auto modality = eddy::test::LoadNpy(dir / "out_modality.npy");
+  const auto out_wav = std::filesystem::temp_directory_path() / "eddy_chat_golden.wav";
+  int status = 0;
+  const std::string out =
+      RunCommand(std::string(EDDY_BINARY) + " chat --audio-temperature 0 -m " +
+                     eddy::test::GoldenModelDir().string() + " --max-tokens " +
+                     std::to_string(modality.numel()) + " -o " + out_wav.string() + " " +
+                     eddy::test::GoldenFile("mel/chirp.wav").string() + " 2>&1",
+                 &status);
+  ASSERT_EQ(status, 0) << out;
+  const auto written = eddy::ReadWav(out_wav);
+  std::filesystem::remove(out_wav);
+
+  const auto mimi = eddy::MimiDecoder::LoadFromModelDir(eddy::test::GoldenModelDir());
+  eddy::MimiDecoderStream stream(mimi);
+  std::vector<float> expected;
+  const int64_t cb = codes.dim(0), frames = codes.dim(1);
+  for (int64_t j = 0; j < frames; ++j) {
+    std::vector<int> frame(cb);
+    bool speech = true;
+    for (int64_t c = 0; c < cb; ++c) {
+      frame[c] = static_cast<int>(codes.i64[c * frames + j]);
+      speech = speech && frame[c] < 2048;
+    }
+    if (!speech) continue;
+    const auto samples = stream.Step(frame);
+    expected.insert(expected.end(), samples.begin(), samples.end());
+  }
+  ASSERT_EQ(written.samples.size(), expected.size());
+  const auto d = eddy::test::Compare(written.samples.data(), expected.data(), expected.size());
+  EXPECT_LE(d.max_abs, 1e-6) << eddy::test::Describe(d);
 }
 
 }  // namespace
