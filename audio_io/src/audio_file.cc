@@ -1,5 +1,6 @@
 #include "eddy/audio_file.h"
 
+#include <opusfile.h>
 #include <samplerate.h>
 
 #include <algorithm>
@@ -176,8 +177,46 @@ std::vector<float> Resample(const std::vector<float>& mono, int from_rate, int t
   return out;
 }
 
+AudioBuffer ParseOggOpus(const std::string& bytes, const std::string& origin) {
+  int err = 0;
+  OggOpusFile* file =
+      op_open_memory(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), &err);
+  if (file == nullptr) {
+    throw AudioError(origin + ": not a readable Ogg Opus stream (opusfile error " +
+                     std::to_string(err) + ")");
+  }
+  AudioBuffer out;
+  out.sample_rate = 48000;  // Opus always decodes at 48 kHz
+  out.channels = op_channel_count(file, -1);
+  std::vector<float> buf(static_cast<size_t>(5760) * std::max(1, out.channels));
+  for (;;) {
+    const int n = op_read_float(file, buf.data(), static_cast<int>(buf.size()), nullptr);
+    if (n == 0) break;
+    if (n < 0) {
+      op_free(file);
+      throw AudioError(origin + ": corrupt Ogg Opus data (opusfile error " + std::to_string(n) +
+                       ") after " + std::to_string(out.frames()) + " samples");
+    }
+    out.samples.insert(out.samples.end(), buf.begin(), buf.begin() + n * out.channels);
+  }
+  op_free(file);
+  if (out.samples.empty()) throw AudioError(origin + ": no audio samples");
+  return out;
+}
+
+AudioBuffer ReadAudioFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw AudioError(path.string() + ": cannot open audio file");
+  std::ostringstream s;
+  s << in.rdbuf();
+  const std::string bytes = s.str();
+  if (bytes.compare(0, 4, "OggS") == 0) return ParseOggOpus(bytes, path.string());
+  if (bytes.compare(0, 4, "RIFF") == 0) return ParseWav(bytes, path.string());
+  throw AudioError(path.string() + ": unknown audio format (supported: WAV, Ogg Opus)");
+}
+
 std::vector<float> LoadMono(const std::filesystem::path& path, int rate) {
-  const AudioBuffer audio = ReadWav(path);
+  const AudioBuffer audio = ReadAudioFile(path);
   return Resample(Downmix(audio), audio.sample_rate, rate);
 }
 

@@ -112,3 +112,42 @@ TEST(Resample, KeepsPassbandAndRejectsStopband) {
 
 }  // namespace
 }  // namespace eddy
+
+namespace eddy {
+namespace {
+
+// tests/data/audio/chirp.opus was made from the golden chirp with opus-tools' opusenc (64 kbit/s).
+const std::filesystem::path kOpus =
+    std::filesystem::path(EDDY_TEST_DATA_DIR) / "audio" / "chirp.opus";
+
+TEST(OggOpus, DecodesCloseToTheSource) {
+  const auto source = test::LoadRawF32(test::GoldenFile("mel/chirp.f32"));
+  const auto mono = LoadMono(kOpus, 16000);
+  ASSERT_NEAR(static_cast<double>(mono.size()), static_cast<double>(source.size()), 2.0);
+  double dot = 0, a2 = 0, b2 = 0;
+  for (size_t i = 0; i < std::min(mono.size(), source.size()); ++i) {
+    dot += double(mono[i]) * source[i], a2 += double(mono[i]) * mono[i],
+        b2 += double(source[i]) * source[i];
+  }
+  EXPECT_GT(dot / std::sqrt(a2 * b2), 0.9);
+}
+
+TEST(OggOpus, TruncatedAndCorruptStreamsFailClearly) {
+  const std::string good = Read(kOpus);
+  EXPECT_EQ(ReadAudioFile(kOpus).sample_rate, 48000);
+  std::mt19937 rng(4);
+  for (int trial = 0; trial < 60; ++trial) {
+    std::string bad = good.substr(0, rng() % good.size());
+    if (trial % 2) {
+      for (int k = 0; k < 8; ++k) bad[rng() % bad.size()] ^= static_cast<char>(rng());
+    }
+    try {
+      ParseOggOpus(bad, "opus");
+    } catch (const AudioError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("opus: ", 0), 0u);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace eddy

@@ -28,6 +28,11 @@ AudioBuffer ParseWav(const std::string& bytes, const std::string& origin);
 // Writes float32 (IEEE) or 16-bit PCM.
 void WriteWav(const std::filesystem::path& path, const AudioBuffer& audio, bool pcm16 = false);
 
+// Ogg Opus (libopusfile), decoded at 48 kHz.
+AudioBuffer ParseOggOpus(const std::string& bytes, const std::string& origin);
+// WAV or Ogg Opus, told apart by content.
+AudioBuffer ReadAudioFile(const std::filesystem::path& path);
+
 // Mean of the channels.
 std::vector<float> Downmix(const AudioBuffer& audio);
 // Band-limited conversion (libsamplerate, SRC_SINC_BEST_QUALITY by default).
