@@ -135,7 +135,7 @@ static void QuantizeRows(int rows, int blocks, Format format, size_t row_bytes,
   }
 }
 
-QuantizedMatrix QuantizedMatrix::Quantize(const float* weights, int rows, int cols, Format format) {
+QuantizedMatrix QuantizedMatrix::Empty(int rows, int cols, Format format) {
   QuantizedMatrix m;
   m.format_ = format;
   m.rows_ = rows;
@@ -144,6 +144,11 @@ QuantizedMatrix QuantizedMatrix::Quantize(const float* weights, int rows, int co
   m.row_bytes_ = RowBytes(format, m.blocks_);
   m.data_.resize(m.row_bytes_ * rows);
   m.scales_.resize(static_cast<size_t>(rows) * m.blocks_);
+  return m;
+}
+
+QuantizedMatrix QuantizedMatrix::Quantize(const float* weights, int rows, int cols, Format format) {
+  QuantizedMatrix m = Empty(rows, cols, format);
   QuantizeRows(rows, m.blocks_, format, m.row_bytes_, m.data_, m.scales_, [&](int r, float* row) {
     std::memcpy(row, weights + static_cast<size_t>(r) * cols, sizeof(float) * cols);
   });
@@ -152,14 +157,7 @@ QuantizedMatrix QuantizedMatrix::Quantize(const float* weights, int rows, int co
 
 QuantizedMatrix QuantizedMatrix::QuantizeBf16(const uint16_t* weights, int rows, int cols,
                                               Format format) {
-  QuantizedMatrix m;
-  m.format_ = format;
-  m.rows_ = rows;
-  m.cols_ = cols;
-  m.blocks_ = (cols + kBlock - 1) / kBlock;
-  m.row_bytes_ = RowBytes(format, m.blocks_);
-  m.data_.resize(m.row_bytes_ * rows);
-  m.scales_.resize(static_cast<size_t>(rows) * m.blocks_);
+  QuantizedMatrix m = Empty(rows, cols, format);
   QuantizeRows(rows, m.blocks_, format, m.row_bytes_, m.data_, m.scales_, [&](int r, float* row) {
     const uint16_t* src = weights + static_cast<size_t>(r) * cols;
     for (int i = 0; i < cols; ++i) {

@@ -52,6 +52,8 @@ class QuantizedMatrix {
   }
 
  private:
+  static QuantizedMatrix Empty(int rows, int cols, Format format);  // storage sized, zeroed
+
   Format format_ = Format::kQ8;
   int rows_ = 0, cols_ = 0, blocks_ = 0;
   size_t row_bytes_ = 0;

@@ -4,22 +4,6 @@
 
 namespace eddy {
 
-namespace {
-const char* SafeTensorsDTypeName(DType t) {
-  switch (t) {
-    case DType::kF32:
-      return "F32";
-    case DType::kF16:
-      return "F16";
-    case DType::kBF16:
-      return "BF16";
-    case DType::kI64:
-      return "I64";
-  }
-  return "?";
-}
-}  // namespace
-
 SafeTensorsWriter::SafeTensorsWriter(std::filesystem::path path) : path_(std::move(path)) {}
 
 SafeTensorsWriter::~SafeTensorsWriter() = default;
@@ -48,7 +32,7 @@ void SafeTensorsWriter::Begin() {
   if (!metadata_.empty()) header["__metadata__"] = metadata_;
   size_t offset = 0;
   for (const Entry& e : entries_) {
-    header[e.name] = {{"dtype", SafeTensorsDTypeName(e.dtype)},
+    header[e.name] = {{"dtype", DTypeName(e.dtype)},
                       {"shape", e.shape},
                       {"data_offsets", {offset, offset + e.bytes}}};
     offset += e.bytes;

@@ -35,66 +35,58 @@ void AppendUtf8(uint32_t cp, std::string& out) {
   }
 }
 
-// Length of the valid UTF-8 sequence at s[i], or 0 when the bytes there are not one. `complete`
-// is false when the sequence is a valid but unfinished prefix cut by the end of the input.
-size_t ValidSequenceLength(std::string_view s, size_t i, bool* incomplete_prefix = nullptr) {
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  if (incomplete_prefix) *incomplete_prefix = false;
-  if (c < 0x80) return 1;
-  size_t len;
+// What a lead byte announces: the sequence length and the allowed range of the second byte
+// (narrower after E0, ED, F0, F4 to exclude overlongs and surrogates). len 0 = not a lead byte.
+struct LeadByte {
+  size_t len = 0;
   unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
+};
+
+LeadByte ClassifyLead(unsigned char c) {
+  LeadByte l;
+  if (c < 0x80) {
+    l.len = 1;
+  } else if (c >= 0xC2 && c <= 0xDF) {
+    l.len = 2;
   } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
+    l.len = 3;
+    if (c == 0xE0) l.lo = 0xA0;
+    if (c == 0xED) l.hi = 0x9F;
   } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
+    l.len = 4;
+    if (c == 0xF0) l.lo = 0x90;
+    if (c == 0xF4) l.hi = 0x8F;
   }
-  for (size_t k = 1; k < len; ++k) {
-    if (i + k >= s.size()) {
-      if (incomplete_prefix) *incomplete_prefix = true;
-      return 0;
-    }
-    const unsigned char cc = b(i + k);
-    const unsigned char l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
-    if (cc < l || cc > h) return 0;
-  }
-  return len;
+  return l;
 }
 
-// Bytes of a maximal invalid subpart at i (at least 1): the longest prefix of a would-be valid
-// sequence, as the Unicode "substitution of maximal subparts" practice replaces with one U+FFFD.
-size_t InvalidSubpartLength(std::string_view s, size_t i) {
-  const unsigned char c = static_cast<unsigned char>(s[i]);
-  size_t len;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 1;
-  }
+// Number of bytes from s[i] that continue the sequence its lead byte announces (at least 1).
+size_t MatchingPrefix(std::string_view s, size_t i, const LeadByte& lead) {
   size_t k = 1;
-  for (; k < len && i + k < s.size(); ++k) {
+  for (; k < lead.len && i + k < s.size(); ++k) {
     const unsigned char cc = static_cast<unsigned char>(s[i + k]);
-    const unsigned char l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
-    if (cc < l || cc > h) break;
+    if (cc < (k == 1 ? lead.lo : 0x80) || cc > (k == 1 ? lead.hi : 0xBF)) break;
   }
   return k;
+}
+
+// Length of the valid UTF-8 sequence at s[i], or 0 when the bytes there are not one.
+// `incomplete_prefix` is set when they are a valid start cut short by the end of the input.
+size_t ValidSequenceLength(std::string_view s, size_t i, bool* incomplete_prefix = nullptr) {
+  const LeadByte lead = ClassifyLead(static_cast<unsigned char>(s[i]));
+  if (incomplete_prefix) *incomplete_prefix = false;
+  if (lead.len == 0) return 0;
+  const size_t k = MatchingPrefix(s, i, lead);
+  if (k == lead.len) return k;
+  if (incomplete_prefix) *incomplete_prefix = i + k == s.size();
+  return 0;
+}
+
+// Bytes of a maximal invalid subpart at i (at least 1), which the Unicode "substitution of
+// maximal subparts" practice (Python, Rust) replaces with one U+FFFD.
+size_t InvalidSubpartLength(std::string_view s, size_t i) {
+  const LeadByte lead = ClassifyLead(static_cast<unsigned char>(s[i]));
+  return lead.len == 0 ? 1 : MatchingPrefix(s, i, lead);
 }
 
 // GPT-2's reversible byte <-> printable code point alphabet.
