@@ -40,7 +40,7 @@ SamplingParams Params(float temperature, int top_k) {
 
 int RunSpeech(Task task, const SpeechOptions& opts) {
   SetComputeThreads(opts.model.threads);
-  const auto dir = ResolveModelDir(opts.model.model);
+  const auto dir = ResolveOrPullModel(opts.model);
   const auto model = AudioModel::Load(dir);
   const auto tokenizer = Tokenizer::Load(dir / "tokenizer.json");
   const auto mimi = MimiDecoder::LoadFromModelDir(dir);

@@ -1,4 +1,6 @@
 // `eddy transcribe FILE...`: speech to text with the reference's ASR prompt and greedy decoding.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -23,6 +25,9 @@ struct TranscribeOptions {
   std::string quant = "native";
 };
 
+// Text mode already streams the words; with --json long files get a progress line instead.
+constexpr double kProgressAfterSeconds = 30.0;
+
 double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
 }
@@ -30,7 +35,7 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 int RunTranscribe(const TranscribeOptions& opts) {
   const auto t_load = std::chrono::steady_clock::now();
   SetComputeThreads(opts.model.threads);
-  const auto dir = ResolveModelDir(opts.model.model);
+  const auto dir = ResolveOrPullModel(opts.model);
   AudioModelOptions model_options;
   model_options.weight_format = opts.quant;
   const auto model = AudioModel::Load(dir, model_options);
@@ -52,6 +57,9 @@ int RunTranscribe(const TranscribeOptions& opts) {
                                     std::to_string(mel.MinSamples()) + ")");
       }
       const double audio_s = static_cast<double>(audio.size()) / mel.config().sample_rate;
+      // Long files show where they are on a terminal: encoding, then the tokens as they come.
+      const bool progress = audio_s >= kProgressAfterSeconds && isatty(STDERR_FILENO) && opts.json;
+      if (progress) std::fprintf(stderr, "%s: %.0f s of audio, encoding...", file.c_str(), audio_s);
       const LogMelFeatures features = mel.ComputeLogMel(audio);
       Conversation conv([&](std::string_view t) { return tokenizer.Encode(t); },
                         model->config().codebooks, features.features);
@@ -80,6 +88,7 @@ int RunTranscribe(const TranscribeOptions& opts) {
             text += piece;
             if (!opts.json) std::fputs(piece.c_str(), stdout), std::fflush(stdout);
           });
+      if (progress) std::fprintf(stderr, "\n");
       const std::string tail = detok.Flush();
       text += tail;
       const double total_s = Seconds(t0);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -32,6 +33,9 @@ struct ModelOptions {
   int threads = 0;  // 0 = one per physical core
 };
 void AddModelOptions(CLI::App& cmd, ModelOptions& opts);
+// The model directory for --model; a repo id missing from the local cache is downloaded first
+// (unless HF_HUB_OFFLINE=1). Throws with a message saying where it looked or why it could not.
+std::filesystem::path ResolveOrPullModel(const ModelOptions& opts);
 
 }  // namespace eddy::app
 

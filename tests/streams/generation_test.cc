@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <deque>
 #include <string>
+#include <thread>
 
 namespace eddy {
 namespace {
@@ -177,6 +179,35 @@ TEST(Generation, CancelStopsBeforeTheNextStep) {
   EXPECT_EQ(GenerateInterleaved(b, 6, 12, limits, {}, r.sink()), StopReason::kCancelled);
   EXPECT_EQ(b.advances, 3);
   EXPECT_EQ(r.outputs.size(), 3u);
+}
+
+}  // namespace
+}  // namespace eddy
+
+namespace eddy {
+namespace {
+
+TEST(Generation, CancelFromAnotherThread) {
+  ScriptedBackend b;
+  Script(b, 100000, 100000);
+  std::atomic<bool> cancel{false};
+  std::atomic<int> outputs{0};
+  GenerationLimits limits;
+  limits.max_new_tokens = 100000;
+  limits.cancel = &cancel;
+  b.on_advance = [&] {
+    // Slow enough that the other thread's flag lands mid-generation.
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  };
+  StopReason reason = StopReason::kMaxTokens;
+  std::thread worker([&] {
+    reason = GenerateInterleaved(b, 6, 12, limits, {}, [&](const GenerationOutput&) { ++outputs; });
+  });
+  while (outputs.load() < 10) std::this_thread::yield();
+  cancel = true;
+  worker.join();
+  EXPECT_EQ(reason, StopReason::kCancelled);
+  EXPECT_LT(outputs.load(), 100000);
 }
 
 }  // namespace
