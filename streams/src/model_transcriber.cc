@@ -1,0 +1,60 @@
+#include "eddy/model_transcriber.h"
+
+#include "eddy/conversation.h"
+#include "eddy/engine.h"
+
+namespace eddy {
+
+namespace {
+
+// The ASR prompt up to where the audio goes.
+Conversation PromptPrefix(const Tokenizer& tokenizer, const AudioModel& model,
+                          const std::string& system) {
+  Conversation conv([&](std::string_view t) { return tokenizer.Encode(t); },
+                    model.config().codebooks, model.config().preprocessor.features);
+  conv.NewTurn(Role::kSystem);
+  conv.AddText(system);
+  conv.EndTurn();
+  conv.NewTurn(Role::kUser);
+  return conv;
+}
+
+}  // namespace
+
+ModelTranscriber::ModelTranscriber(std::shared_ptr<const AudioModel> model,
+                                   const Tokenizer& tokenizer, ModelTranscriberOptions options)
+    : model_(std::move(model)),
+      tokenizer_(tokenizer),
+      options_(std::move(options)),
+      mel_(model_->config().preprocessor),
+      prefix_cache_(model_->backbone().NewCache()) {
+  const Conversation prefix = PromptPrefix(tokenizer_, *model_, options_.system_prompt);
+  const std::vector<float> rows = model_->AssembleEmbeddings(prefix.prompt());
+  std::vector<float> hidden(rows.size());
+  model_->backbone().Forward(rows.data(), static_cast<int>(prefix.num_positions()), prefix_cache_,
+                             hidden.data());
+}
+
+std::string ModelTranscriber::Transcribe(std::span<const float> samples, bool /*is_final*/) {
+  if (static_cast<int64_t>(samples.size()) < mel_.MinSamples()) return {};
+  const LogMelFeatures features = mel_.ComputeLogMel(samples);
+  Conversation conv = PromptPrefix(tokenizer_, *model_, options_.system_prompt);
+  conv.AddAudioFeatures(features.data, features.frames);
+  conv.EndTurn();
+  conv.NewTurn(Role::kAssistant);
+
+  ModelBackend backend(model_, GenerationSampling{});
+  backend.Begin(conv.prompt(), &prefix_cache_);
+  const GenerationTokens tokens{
+      tokenizer_.RequireTokenId("<|im_end|>"), tokenizer_.RequireTokenId("<|audio_start|>"),
+      tokenizer_.RequireTokenId("<|text_end|>"), AudioModelConfig::kEndOfAudio};
+  GenerationLimits limits;
+  limits.max_new_tokens = options_.max_tokens;
+  std::vector<int32_t> ids;
+  GenerateSequential(backend, limits, tokens, [&](const GenerationOutput& o) {
+    if (o.kind == OutputKind::kText) ids.push_back(o.text_id);
+  });
+  return tokenizer_.Decode(ids, /*skip_special_tokens=*/true);
+}
+
+}  // namespace eddy

@@ -1,0 +1,153 @@
+// `eddy caption` as a user runs it on the golden model: a file with several utterances, as fast as
+// possible and paced like a live source, must give the same finals, each equal to what `eddy
+// transcribe` prints for that segment's audio; the SRT and VTT files must parse back to them.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "../streams/caption_synth.h"
+#include "eddy/audio_file.h"
+#include "eddy/subtitles.h"
+#include "golden.h"
+
+namespace eddy {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string RunShell(const std::string& cmd, int* status) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+  *status = pclose(p);
+  return out;
+}
+
+std::string ReadAll(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Collapse(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    const bool space = c == ' ' || c == '\n';
+    if (space && (out.empty() || out.back() == ' ')) continue;
+    out.push_back(space ? ' ' : c);
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+class CaptionCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ =
+        fs::temp_directory_path() /
+        ("eddy_caption_cli_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+         "_" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+    caption_test::Synth s;
+    s.Gap(0.3).Speech(1.1, 0.2, 160.0).Gap(1.1).Speech(1.6, 0.2, 110.0).Gap(1.0);
+    audio_ = s.signal();
+    wav_ = dir_ / "two_utterances.wav";
+    WriteWav(wav_, {16000, 1, audio_});
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string Eddy(const std::string& args, int* status) const {
+    return RunShell(std::string(EDDY_BINARY) + " " + args + " 2>" + (dir_ / "stderr").string(),
+                    status);
+  }
+  std::string Model() const { return " -m " + test::GoldenModelDir().string() + " "; }
+
+  std::vector<nlohmann::json> Finals(const std::string& json_lines) const {
+    std::vector<nlohmann::json> finals;
+    std::istringstream in(json_lines);
+    for (std::string line; std::getline(in, line);) {
+      const auto j = nlohmann::json::parse(line);
+      for (const char* key : {"type", "id", "start", "end", "text", "stable"}) {
+        EXPECT_TRUE(j.contains(key)) << line;
+      }
+      if (j.at("type") == "final") finals.push_back(j);
+    }
+    return finals;
+  }
+
+  fs::path dir_, wav_;
+  std::vector<float> audio_;
+};
+
+TEST_F(CaptionCli, FinalsMatchTranscribeOfEachSegmentAndSubtitlesParseBack) {
+  int status = 0;
+  const fs::path srt = dir_ / "out.srt", vtt = dir_ / "out.vtt";
+  const std::string out =
+      Eddy("caption" + Model() + "--max-tokens 6 --json --input " + wav_.string() + " --srt " +
+               srt.string() + " --vtt " + vtt.string(),
+           &status);
+  ASSERT_EQ(status, 0) << out << ReadAll(dir_ / "stderr");
+  const auto finals = Finals(out);
+  ASSERT_EQ(finals.size(), 2u) << out;
+
+  std::vector<CaptionEvent> final_events;
+  for (const auto& f : finals) {
+    const double start = f.at("start"), end = f.at("end");
+    const auto begin = static_cast<size_t>(std::llround(start * 16000));
+    const auto stop = static_cast<size_t>(std::llround(end * 16000));
+    ASSERT_LT(begin, stop);
+    ASSERT_LE(stop, audio_.size());
+    const fs::path segment = dir_ / ("segment" + f.at("id").dump() + ".wav");
+    WriteWav(segment, {16000, 1, {audio_.begin() + begin, audio_.begin() + stop}});
+    const std::string t =
+        Eddy("transcribe --json --max-tokens 6" + Model() + segment.string(), &status);
+    ASSERT_EQ(status, 0) << t;
+    EXPECT_EQ(f.at("text"), nlohmann::json::parse(t).at("text")) << "segment " << f.at("id");
+    CaptionEvent e;
+    e.type = CaptionEventType::kFinal;
+    e.start = start;
+    e.end = end;
+    e.text = f.at("text");
+    final_events.push_back(e);
+  }
+
+  const auto expected = CuesFromFinals(final_events);
+  for (const auto& cues : {ParseSrt(ReadAll(srt)), ParseVtt(ReadAll(vtt))}) {
+    ASSERT_EQ(cues.size(), expected.size());
+    for (size_t i = 0; i < cues.size(); ++i) {
+      EXPECT_NEAR(cues[i].start, expected[i].start, 0.0005);
+      EXPECT_NEAR(cues[i].end, expected[i].end, 0.0005);
+      EXPECT_EQ(Collapse(cues[i].text), Collapse(final_events[i].text));
+    }
+  }
+
+  // Paced like a live source (about 6 s of wall time): the same finals.
+  const std::string paced = Eddy(
+      "caption" + Model() + "--max-tokens 6 --json --realtime --input " + wav_.string(), &status);
+  ASSERT_EQ(status, 0) << paced;
+  EXPECT_EQ(Finals(paced), finals);
+}
+
+TEST_F(CaptionCli, BadInputsFailClearly) {
+  int status = 0;
+  Eddy("caption" + Model() + "--input " + std::string(EDDY_BINARY), &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(ReadAll(dir_ / "stderr").find("unknown audio format"), std::string::npos)
+      << ReadAll(dir_ / "stderr");
+  Eddy("caption" + Model() + "--input " + wav_.string() + " --srt /nonexistent/dir/x.srt", &status);
+  EXPECT_NE(status, 0);
+  const std::string help = Eddy("caption --help", &status);
+  EXPECT_EQ(status, 0);
+  EXPECT_NE(help.find("--realtime"), std::string::npos) << help;
+}
+
+}  // namespace
+}  // namespace eddy
