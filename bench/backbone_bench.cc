@@ -29,19 +29,24 @@ int main(int argc, char** argv) {
   const char* env = std::getenv("EDDY_BENCH_MODEL");
   const std::string dir = argc > 1 ? argv[1] : (env ? env : "");
   if (dir.empty()) {
-    std::fprintf(stderr, "usage: bench_backbone MODEL_DIR [THREADS] (or set EDDY_BENCH_MODEL)\n");
+    std::fprintf(stderr,
+                 "usage: bench_backbone MODEL_DIR [THREADS] [native|f32|bf16|q8|q4] (or set "
+                 "EDDY_BENCH_MODEL)\n");
     return 2;
   }
   const int threads = argc > 2 ? std::atoi(argv[2]) : 2;
+  Lfm2Options options;
+  if (argc > 3) options.weight_format = argv[3];
   ops::SetNumThreads(threads);
   try {
     auto t0 = std::chrono::steady_clock::now();
     const AudioModelConfig config = AudioModelConfig::Load(dir + "/config.json");
     auto st = std::make_shared<const SafeTensors>(SafeTensors::Open(dir + "/model.safetensors"));
-    auto lfm = Lfm2Model::Load(st, config.lfm);
-    auto head = AudioHead::Load(st, config);
+    auto lfm = Lfm2Model::Load(st, config.lfm, options);
+    auto head = AudioHead::Load(st, config, options.weight_format);
     auto audio_embedding = AudioEmbedding::Load(st, config);
-    std::printf("model: %s, threads %d\n", dir.c_str(), threads);
+    std::printf("model: %s, threads %d, weights %s\n", dir.c_str(), threads,
+                options.weight_format.c_str());
     std::printf("load (backbone + audio head): %.3f s\n", Seconds(t0));
 
     const int d = lfm->hidden_size();

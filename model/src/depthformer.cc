@@ -137,8 +137,9 @@ void AudioHead::DepthformerStep(float* x, int pos, AudioHeadState& s) const {
     layer.out_proj.Forward(s.ctx.data(), 1, s.delta.data());
     for (int i = 0; i < dim_; ++i) x[i] += s.delta[i];
     ops::RmsNorm(x, layer.ffn_norm.data(), dim_, eps, s.normed.data());
-    layer.w1.Forward(s.normed.data(), 1, s.gate.data());
-    layer.w3.Forward(s.normed.data(), 1, s.up.data());
+    const WeightMatrix* gate_up[] = {&layer.w1.weight, &layer.w3.weight};
+    float* gate_up_out[] = {s.gate.data(), s.up.data()};
+    WeightMatrix::MatMulTMany(gate_up, s.normed.data(), 1, gate_up_out);
     for (size_t i = 0; i < s.gate.size(); ++i) s.gate[i] = ops::Silu(s.gate[i]) * s.up[i];
     layer.w2.Forward(s.gate.data(), 1, s.delta.data());
     for (int i = 0; i < dim_; ++i) x[i] += s.delta[i];

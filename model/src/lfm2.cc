@@ -32,6 +32,27 @@ struct Lfm2Model::Weights {
   std::vector<Layer> layers;
 };
 
+namespace {
+
+// Activations of one Forward call, kept per thread between calls: prefill chunks need tens of
+// megabytes, and fresh allocations of that size are page-faulted and zeroed every time.
+struct Workspace {
+  std::vector<float> bcx, conv_in, conv_out, q, ctx, gate, up, h, normed, delta;
+};
+
+Workspace& ThreadWorkspace() {
+  thread_local Workspace ws;
+  return ws;
+}
+
+// Grows `v` to at least n floats and returns its data; contents are unspecified.
+float* Scratch(std::vector<float>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+}  // namespace
+
 void Lfm2Cache::Reset() {
   position_ = 0;
   for (auto& k : keys_) k.clear();
@@ -112,22 +133,23 @@ Lfm2Cache Lfm2Model::NewCache() const {
 void Lfm2Model::ConvBlock(int layer, const float* x, int n, Lfm2Cache& cache, float* out) const {
   const Weights::Layer& l = w_->layers[layer];
   const int d = config_.hidden_size, L = config_.conv_L_cache, tail = L - 1;
-  std::vector<float> bcx(static_cast<size_t>(n) * 3 * d);
-  l.in_proj.Forward(x, n, bcx.data());
+  Workspace& ws = ThreadWorkspace();
+  float* bcx = Scratch(ws.bcx, static_cast<size_t>(n) * 3 * d);
+  l.in_proj.Forward(x, n, bcx);
   // Conv inputs v = B*X, preceded by the cached inputs of the previous L-1 positions.
   std::vector<float>& state = cache.conv_tail_[layer];
-  std::vector<float> v(static_cast<size_t>(tail + n) * d);
-  std::copy(state.begin(), state.end(), v.begin());
+  float* v = Scratch(ws.conv_in, static_cast<size_t>(tail + n) * d);
+  std::copy(state.begin(), state.end(), v);
   for (int t = 0; t < n; ++t) {
-    const float* row = bcx.data() + static_cast<size_t>(t) * 3 * d;
-    float* dst = v.data() + static_cast<size_t>(tail + t) * d;
+    const float* row = bcx + static_cast<size_t>(t) * 3 * d;
+    float* dst = v + static_cast<size_t>(tail + t) * d;
     for (int c = 0; c < d; ++c) dst[c] = row[c] * row[2 * d + c];
   }
   // y = C * causal depthwise conv(v); the last tap multiplies the current position.
-  std::vector<float> y(static_cast<size_t>(n) * d);
+  float* y = Scratch(ws.conv_out, static_cast<size_t>(n) * d);
   for (int t = 0; t < n; ++t) {
-    const float* gate_c = bcx.data() + static_cast<size_t>(t) * 3 * d + d;
-    float* dst = y.data() + static_cast<size_t>(t) * d;
+    const float* gate_c = bcx + static_cast<size_t>(t) * 3 * d + d;
+    float* dst = y + static_cast<size_t>(t) * d;
     for (int c = 0; c < d; ++c) {
       const float* kernel = l.conv_kernel.data() + static_cast<size_t>(c) * L;
       float acc = 0.0f;
@@ -135,8 +157,8 @@ void Lfm2Model::ConvBlock(int layer, const float* x, int n, Lfm2Cache& cache, fl
       dst[c] = gate_c[c] * acc;
     }
   }
-  std::copy(v.end() - static_cast<std::ptrdiff_t>(state.size()), v.end(), state.begin());
-  l.conv_out_proj.Forward(y.data(), n, out);
+  std::copy(v + static_cast<size_t>(n) * d, v + static_cast<size_t>(tail + n) * d, state.begin());
+  l.conv_out_proj.Forward(y, n, out);
 }
 
 void Lfm2Model::AttentionBlock(int layer, const float* x, int n, Lfm2Cache& cache,
@@ -147,18 +169,19 @@ void Lfm2Model::AttentionBlock(int layer, const float* x, int n, Lfm2Cache& cach
   const int q_width = heads * hd, kv_width = kv_heads * hd;
   const float eps = static_cast<float>(config_.norm_eps);
   const int p0 = cache.position_;
-  std::vector<float> q(static_cast<size_t>(n) * q_width);
-  l.q_proj.Forward(x, n, q.data());
+  Workspace& ws = ThreadWorkspace();
+  float* q = Scratch(ws.q, static_cast<size_t>(n) * q_width);
   std::vector<float>& keys = cache.keys_[layer];
   std::vector<float>& values = cache.values_[layer];
   keys.resize(static_cast<size_t>(p0 + n) * kv_width);
   values.resize(static_cast<size_t>(p0 + n) * kv_width);
   float* new_k = keys.data() + static_cast<size_t>(p0) * kv_width;
-  l.k_proj.Forward(x, n, new_k);
-  l.v_proj.Forward(x, n, values.data() + static_cast<size_t>(p0) * kv_width);
+  const WeightMatrix* qkv[] = {&l.q_proj.weight, &l.k_proj.weight, &l.v_proj.weight};
+  float* qkv_out[] = {q, new_k, values.data() + static_cast<size_t>(p0) * kv_width};
+  WeightMatrix::MatMulTMany(qkv, x, n, qkv_out);
   for (int t = 0; t < n; ++t) {
     for (int h = 0; h < heads; ++h) {
-      float* qh = q.data() + static_cast<size_t>(t) * q_width + h * hd;
+      float* qh = q + static_cast<size_t>(t) * q_width + h * hd;
       ops::RmsNorm(qh, l.q_layernorm.data(), hd, eps, qh);
       rope::ApplyNeox(qh, hd, p0 + t, inv_freq_.data());
     }
@@ -168,7 +191,7 @@ void Lfm2Model::AttentionBlock(int layer, const float* x, int n, Lfm2Cache& cach
       rope::ApplyNeox(kh, hd, p0 + t, inv_freq_.data());
     }
   }
-  std::vector<float> ctx(static_cast<size_t>(n) * q_width);
+  float* ctx = Scratch(ws.ctx, static_cast<size_t>(n) * q_width);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 #pragma omp parallel if (static_cast <long>(n) * (p0 + n) * heads > 32768)
   {
@@ -177,24 +200,27 @@ void Lfm2Model::AttentionBlock(int layer, const float* x, int n, Lfm2Cache& cach
     for (int h = 0; h < heads; ++h) {
       for (int t = 0; t < n; ++t) {
         const int kvh = h / group, visible = p0 + t + 1;
-        const float* qh = q.data() + static_cast<size_t>(t) * q_width + h * hd;
+        const float* qh = q + static_cast<size_t>(t) * q_width + h * hd;
         rope::AttendOne(qh, keys.data() + kvh * hd, values.data() + kvh * hd, kv_width, visible, hd,
-                        scale, scores.data(),
-                        ctx.data() + static_cast<size_t>(t) * q_width + h * hd);
+                        scale, scores.data(), ctx + static_cast<size_t>(t) * q_width + h * hd);
       }
     }
   }
-  l.attn_out_proj.Forward(ctx.data(), n, out);
+  l.attn_out_proj.Forward(ctx, n, out);
 }
 
 void Lfm2Model::FeedForward(int layer, const float* x, int n, float* out) const {
   const Weights::Layer& l = w_->layers[layer];
   const int ff = l.w1.out();
-  std::vector<float> gate(static_cast<size_t>(n) * ff), up(static_cast<size_t>(n) * ff);
-  l.w1.Forward(x, n, gate.data());
-  l.w3.Forward(x, n, up.data());
-  for (size_t i = 0; i < gate.size(); ++i) gate[i] = ops::Silu(gate[i]) * up[i];
-  l.w2.Forward(gate.data(), n, out);
+  Workspace& ws = ThreadWorkspace();
+  const size_t size = static_cast<size_t>(n) * ff;
+  float* gate = Scratch(ws.gate, size);
+  float* up = Scratch(ws.up, size);
+  const WeightMatrix* gate_up[] = {&l.w1.weight, &l.w3.weight};
+  float* gate_up_out[] = {gate, up};
+  WeightMatrix::MatMulTMany(gate_up, x, n, gate_up_out);
+  for (size_t i = 0; i < size; ++i) gate[i] = ops::Silu(gate[i]) * up[i];
+  l.w2.Forward(gate, n, out);
 }
 
 void Lfm2Model::Forward(const float* embeddings, int n, Lfm2Cache& cache, float* out,
@@ -206,31 +232,35 @@ void Lfm2Model::Forward(const float* embeddings, int n, Lfm2Cache& cache, float*
   const int d = config_.hidden_size;
   const float eps = static_cast<float>(config_.norm_eps);
   const size_t size = static_cast<size_t>(n) * d;
-  std::vector<float> h(embeddings, embeddings + size), normed(size), delta(size);
+  Workspace& ws = ThreadWorkspace();
+  float* h = Scratch(ws.h, size);
+  float* normed = Scratch(ws.normed, size);
+  float* delta = Scratch(ws.delta, size);
+  std::copy(embeddings, embeddings + size, h);
   if (layer_outputs) layer_outputs->clear();
   for (int i = 0; i < config_.num_hidden_layers; ++i) {
     const Weights::Layer& l = w_->layers[i];
     for (int t = 0; t < n; ++t) {
-      ops::RmsNorm(h.data() + static_cast<size_t>(t) * d, l.operator_norm.data(), d, eps,
-                   normed.data() + static_cast<size_t>(t) * d);
+      ops::RmsNorm(h + static_cast<size_t>(t) * d, l.operator_norm.data(), d, eps,
+                   normed + static_cast<size_t>(t) * d);
     }
     if (l.kind == LayerKind::kConv) {
-      ConvBlock(i, normed.data(), n, cache, delta.data());
+      ConvBlock(i, normed, n, cache, delta);
     } else {
-      AttentionBlock(i, normed.data(), n, cache, delta.data());
+      AttentionBlock(i, normed, n, cache, delta);
     }
     for (size_t k = 0; k < size; ++k) h[k] += delta[k];
     for (int t = 0; t < n; ++t) {
-      ops::RmsNorm(h.data() + static_cast<size_t>(t) * d, l.ffn_norm.data(), d, eps,
-                   normed.data() + static_cast<size_t>(t) * d);
+      ops::RmsNorm(h + static_cast<size_t>(t) * d, l.ffn_norm.data(), d, eps,
+                   normed + static_cast<size_t>(t) * d);
     }
-    FeedForward(i, normed.data(), n, delta.data());
+    FeedForward(i, normed, n, delta);
     for (size_t k = 0; k < size; ++k) h[k] += delta[k];
-    if (layer_outputs) layer_outputs->push_back(h);
+    if (layer_outputs) layer_outputs->emplace_back(h, h + size);
   }
   cache.position_ += n;
   for (int t = 0; t < n; ++t) {
-    ops::RmsNorm(h.data() + static_cast<size_t>(t) * d, w_->embedding_norm.data(), d, eps,
+    ops::RmsNorm(h + static_cast<size_t>(t) * d, w_->embedding_norm.data(), d, eps,
                  out + static_cast<size_t>(t) * d);
   }
 }

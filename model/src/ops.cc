@@ -205,6 +205,19 @@ void WeightMatrix::MatMulT(const float* x, int n, float* y) const {
   }
 }
 
+void WeightMatrix::MatMulTMany(std::span<const WeightMatrix* const> matrices, const float* x, int n,
+                               std::span<float* const> ys) {
+  const bool all_quantized = std::all_of(matrices.begin(), matrices.end(),
+                                         [](const WeightMatrix* m) { return m->quantized_; });
+  if (!all_quantized) {
+    for (size_t i = 0; i < matrices.size(); ++i) matrices[i]->MatMulT(x, n, ys[i]);
+    return;
+  }
+  std::vector<const quant::QuantizedMatrix*> quantized;
+  for (const WeightMatrix* m : matrices) quantized.push_back(m->quantized_.get());
+  quant::QuantizedMatrix::MatMulTMany(quantized, x, n, ys, quant::BestKernel());
+}
+
 void WeightMatrix::Row(int r, float* out) const {
   if (quantized_) {
     quantized_->DequantizeRow(r, out);

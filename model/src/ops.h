@@ -5,6 +5,7 @@
 
 #include <Eigen/Core>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,10 @@ class WeightMatrix {
 
   // y[n, rows] = x[n, cols] * W^T. x and y row-major, y is overwritten.
   void MatMulT(const float* x, int n, float* y) const;
+  // ys[i] = x * matrices[i]^T for matrices of the same width: quantized ones share one
+  // quantization of x and one parallel loop (fused q/k/v and gate/up projections).
+  static void MatMulTMany(std::span<const WeightMatrix* const> matrices, const float* x, int n,
+                          std::span<float* const> ys);
   // out[cols] = row r (embedding lookup).
   void Row(int r, float* out) const;
   // out += row r.

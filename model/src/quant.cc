@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 namespace eddy::quant {
 
@@ -27,10 +28,12 @@ bool Supported(Kernel k) {
     case Kernel::kPortable:
       return true;
     case Kernel::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+             __builtin_cpu_supports("f16c");
     case Kernel::kAvx512Vnni:
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+             __builtin_cpu_supports("f16c");
   }
   return false;
 }
@@ -83,57 +86,45 @@ uint16_t FloatToHalf(float f) {
 
 namespace {
 
-size_t RowBytes(Format f, int blocks) {
-  return static_cast<size_t>(blocks) * (f == Format::kQ8 ? kBlock : kBlock / 2);
+// Byte offset and nibble of weight k (0..31) of panel row r (0..15) inside a packed panel block.
+// Q8: group g = k / 4 of all 16 rows is one 64-byte line. Q4: lines h = 0..3 hold group h in their
+// low nibbles and group h + 4 in their high nibbles.
+constexpr size_t PanelBlockBytes(Format f) {
+  return f == Format::kQ8 ? kPanelRows * kBlock : kPanelRows * kBlock / 2;
+}
+inline size_t WeightByte(int r, int k) {
+  return static_cast<size_t>((k / 4) % 4) * 64 + static_cast<size_t>(r) * 4 + k % 4;
 }
 
-// Quantizes one block of 32 floats (zero-padded by the caller) into the format's bytes.
-void QuantizeBlock(const float* v, Format format, uint8_t* out, uint16_t* scale) {
+template <Format F>
+inline int StoredWeight(const uint8_t* block, int r, int k) {
+  if constexpr (F == Format::kQ8) {
+    return block[static_cast<size_t>(k / 4) * 64 + static_cast<size_t>(r) * 4 + k % 4];
+  } else {
+    const uint8_t byte = block[WeightByte(r, k)];
+    return k / 4 < 4 ? (byte & 0x0f) : (byte >> 4);
+  }
+}
+
+template <Format F>
+constexpr int kOffset = F == Format::kQ8 ? kQ8Offset : kQ4Offset;
+
+// Symmetric block quantization: q = round(v / d) with d = max|v| / qmax, the stored f16 scale.
+void QuantizeBlock(const float* v, Format format, int8_t* q, uint16_t* scale) {
   float amax = 0.0f;
   for (int i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(v[i]));
-  if (format == Format::kQ8) {
-    const float d = amax / 127.0f;
-    *scale = FloatToHalf(d);
-    const float d_used = HalfToFloat(*scale);
-    const float inv = d_used > 0 ? 1.0f / d_used : 0.0f;
-    for (int i = 0; i < kBlock; ++i) {
-      const int q = static_cast<int>(std::nearbyint(v[i] * inv));
-      out[i] = static_cast<uint8_t>(std::clamp(q, -127, 127) + kQ8Offset);
-    }
-  } else {
-    // Signed 4-bit range [-8, 7]: the largest magnitude maps to -8 or 8 -> clamp to 7.
-    const float d = amax / 8.0f;
-    *scale = FloatToHalf(d);
-    const float d_used = HalfToFloat(*scale);
-    const float inv = d_used > 0 ? 1.0f / d_used : 0.0f;
-    for (int i = 0; i < kBlock / 2; ++i) {
-      const int lo = std::clamp(static_cast<int>(std::nearbyint(v[i] * inv)), -8, 7) + 8;
-      const int hi = std::clamp(static_cast<int>(std::nearbyint(v[i + 16] * inv)), -8, 7) + 8;
-      out[i] = static_cast<uint8_t>(lo | (hi << 4));
-    }
+  // Q4's largest magnitude maps to -8 or 8; the positive side is clamped to 7.
+  const int qmin = format == Format::kQ8 ? -127 : -8, qmax = format == Format::kQ8 ? 127 : 7;
+  *scale = FloatToHalf(amax / (format == Format::kQ8 ? 127.0f : 8.0f));
+  const float d = HalfToFloat(*scale);
+  const float inv = d > 0 ? 1.0f / d : 0.0f;
+  for (int i = 0; i < kBlock; ++i) {
+    q[i] =
+        static_cast<int8_t>(std::clamp(static_cast<int>(std::nearbyint(v[i] * inv)), qmin, qmax));
   }
 }
 
 }  // namespace
-
-// Shared by both input dtypes: load_row fills a float row, which is then quantized block by block.
-template <typename Load>
-static void QuantizeRows(int rows, int blocks, Format format, size_t row_bytes,
-                         std::vector<uint8_t>& data, std::vector<uint16_t>& scales, Load load_row) {
-#pragma omp parallel
-  {
-    std::vector<float> row(static_cast<size_t>(blocks) * kBlock, 0.0f);
-#pragma omp for schedule(static)
-    for (int r = 0; r < rows; ++r) {
-      load_row(r, row.data());
-      uint8_t* out = data.data() + static_cast<size_t>(r) * row_bytes;
-      for (int b = 0; b < blocks; ++b) {
-        QuantizeBlock(row.data() + static_cast<size_t>(b) * kBlock, format,
-                      out + RowBytes(format, b), &scales[static_cast<size_t>(r) * blocks + b]);
-      }
-    }
-  }
-}
 
 QuantizedMatrix QuantizedMatrix::Empty(int rows, int cols, Format format) {
   QuantizedMatrix m;
@@ -141,280 +132,292 @@ QuantizedMatrix QuantizedMatrix::Empty(int rows, int cols, Format format) {
   m.rows_ = rows;
   m.cols_ = cols;
   m.blocks_ = (cols + kBlock - 1) / kBlock;
-  m.row_bytes_ = RowBytes(format, m.blocks_);
-  m.data_.resize(m.row_bytes_ * rows);
-  m.scales_.resize(static_cast<size_t>(rows) * m.blocks_);
+  m.panels_ = (rows + kPanelRows - 1) / kPanelRows;
+  m.panel_block_bytes_ = PanelBlockBytes(format);
+  // Padding holds the stored form of zero, so padded weights contribute nothing.
+  const uint8_t zero = format == Format::kQ8 ? kQ8Offset : (kQ4Offset | kQ4Offset << 4);
+  m.data_.assign(m.panel_block_bytes_ * m.blocks_ * m.panels_, zero);
+  m.scales_.assign(static_cast<size_t>(m.panels_) * m.blocks_ * kPanelRows, 0);
+  return m;
+}
+
+void QuantizedMatrix::StoreBlock(int r, int b, const int8_t* q, uint16_t scale) {
+  const int p = r / kPanelRows, lane = r % kPanelRows;
+  uint8_t* block = data_.data() + (static_cast<size_t>(p) * blocks_ + b) * panel_block_bytes_;
+  scales_[(static_cast<size_t>(p) * blocks_ + b) * kPanelRows + lane] = scale;
+  for (int k = 0; k < kBlock; ++k) {
+    if (format_ == Format::kQ8) {
+      block[static_cast<size_t>(k / 4) * 64 + static_cast<size_t>(lane) * 4 + k % 4] =
+          static_cast<uint8_t>(q[k] + kQ8Offset);
+    } else {
+      uint8_t& byte = block[WeightByte(lane, k)];
+      const uint8_t nibble = static_cast<uint8_t>(q[k] + kQ4Offset);
+      byte = k / 4 < 4 ? static_cast<uint8_t>((byte & 0xf0) | nibble)
+                       : static_cast<uint8_t>((byte & 0x0f) | nibble << 4);
+    }
+  }
+}
+
+template <typename LoadRow>
+QuantizedMatrix QuantizedMatrix::QuantizeWith(int rows, int cols, Format format, LoadRow load_row) {
+  QuantizedMatrix m = Empty(rows, cols, format);
+  // Rows of one panel share bytes: each thread owns whole panels.
+#pragma omp parallel
+  {
+    std::vector<float> row(static_cast<size_t>(m.blocks_) * kBlock, 0.0f);
+    int8_t q[kBlock];
+    uint16_t scale;
+#pragma omp for schedule(static)
+    for (int p = 0; p < m.panels_; ++p) {
+      for (int r = p * kPanelRows; r < std::min(rows, (p + 1) * kPanelRows); ++r) {
+        load_row(r, row.data());
+        for (int b = 0; b < m.blocks_; ++b) {
+          QuantizeBlock(row.data() + static_cast<size_t>(b) * kBlock, format, q, &scale);
+          m.StoreBlock(r, b, q, scale);
+        }
+      }
+    }
+  }
   return m;
 }
 
 QuantizedMatrix QuantizedMatrix::Quantize(const float* weights, int rows, int cols, Format format) {
-  QuantizedMatrix m = Empty(rows, cols, format);
-  QuantizeRows(rows, m.blocks_, format, m.row_bytes_, m.data_, m.scales_, [&](int r, float* row) {
+  return QuantizeWith(rows, cols, format, [&](int r, float* row) {
     std::memcpy(row, weights + static_cast<size_t>(r) * cols, sizeof(float) * cols);
   });
-  return m;
 }
 
 QuantizedMatrix QuantizedMatrix::QuantizeBf16(const uint16_t* weights, int rows, int cols,
                                               Format format) {
-  QuantizedMatrix m = Empty(rows, cols, format);
-  QuantizeRows(rows, m.blocks_, format, m.row_bytes_, m.data_, m.scales_, [&](int r, float* row) {
+  return QuantizeWith(rows, cols, format, [&](int r, float* row) {
     const uint16_t* src = weights + static_cast<size_t>(r) * cols;
     for (int i = 0; i < cols; ++i) {
       const uint32_t bits = static_cast<uint32_t>(src[i]) << 16;
       std::memcpy(row + i, &bits, 4);
     }
   });
-  return m;
 }
 
 void QuantizedMatrix::DequantizeRow(int r, float* out) const {
-  const uint8_t* q = row_data(r);
-  const uint16_t* s = row_scales(r);
+  const int p = r / kPanelRows, lane = r % kPanelRows;
   for (int b = 0; b < blocks_; ++b) {
-    const float d = HalfToFloat(s[b]);
-    for (int i = 0; i < kBlock; ++i) {
-      const int c = b * kBlock + i;
-      if (c >= cols_) break;
-      int v;
-      if (format_ == Format::kQ8) {
-        v = static_cast<int>(q[b * kBlock + i]) - kQ8Offset;
-      } else {
-        const uint8_t byte = q[b * (kBlock / 2) + (i % 16)];
-        v = (i < 16 ? (byte & 0xf) : (byte >> 4)) - 8;
+    const uint8_t* block = panel_block(p, b);
+    const float d = HalfToFloat(panel_scales(p, b)[lane]);
+    for (int k = 0; k < kBlock && b * kBlock + k < cols_; ++k) {
+      const int v = format_ == Format::kQ8 ? StoredWeight<Format::kQ8>(block, lane, k) - kQ8Offset
+                                           : StoredWeight<Format::kQ4>(block, lane, k) - kQ4Offset;
+      out[b * kBlock + k] = d * static_cast<float>(v);
+    }
+  }
+}
+
+void QuantizedActivations::Assign(const float* x, int n, int cols) {
+  blocks = (cols + kBlock - 1) / kBlock;
+  q.assign(static_cast<size_t>(n) * blocks * kBlock, 0);
+  scale.resize(static_cast<size_t>(n) * blocks);
+  sum.resize(static_cast<size_t>(n) * blocks);
+  for (int row = 0; row < n; ++row) {
+    const float* xr = x + static_cast<size_t>(row) * cols;
+    for (int b = 0; b < blocks; ++b) {
+      const int c0 = b * kBlock, c1 = std::min(cols, c0 + kBlock);
+      float amax = 0.0f;
+      for (int c = c0; c < c1; ++c) amax = std::max(amax, std::fabs(xr[c]));
+      const float d = amax / 127.0f;
+      const float inv = d > 0 ? 1.0f / d : 0.0f;
+      int8_t* qb = q.data() + (static_cast<size_t>(row) * blocks + b) * kBlock;
+      int32_t s = 0;
+      for (int c = c0; c < c1; ++c) {
+        qb[c - c0] = static_cast<int8_t>(std::nearbyint(xr[c] * inv));
+        s += qb[c - c0];
       }
-      out[c] = d * static_cast<float>(v);
+      scale[static_cast<size_t>(row) * blocks + b] = d;
+      sum[static_cast<size_t>(row) * blocks + b] = s;
     }
   }
 }
 
 QuantizedActivations QuantizedActivations::From(const float* x, int n, int cols) {
   QuantizedActivations a;
-  a.blocks = (cols + kBlock - 1) / kBlock;
-  a.q.assign(static_cast<size_t>(n) * a.blocks * kBlock, 0);
-  a.scale.resize(static_cast<size_t>(n) * a.blocks);
-  a.sum.resize(static_cast<size_t>(n) * a.blocks);
-  for (int row = 0; row < n; ++row) {
-    const float* xr = x + static_cast<size_t>(row) * cols;
-    for (int b = 0; b < a.blocks; ++b) {
-      const int c0 = b * kBlock, c1 = std::min(cols, c0 + kBlock);
-      float amax = 0.0f;
-      for (int c = c0; c < c1; ++c) amax = std::max(amax, std::fabs(xr[c]));
-      const float d = amax / 127.0f;
-      const float inv = d > 0 ? 1.0f / d : 0.0f;
-      int8_t* q = a.q.data() + (static_cast<size_t>(row) * a.blocks + b) * kBlock;
-      int32_t sum = 0;
-      for (int c = c0; c < c1; ++c) {
-        q[c - c0] = static_cast<int8_t>(std::nearbyint(xr[c] * inv));
-        sum += q[c - c0];
-      }
-      a.scale[static_cast<size_t>(row) * a.blocks + b] = d;
-      a.sum[static_cast<size_t>(row) * a.blocks + b] = sum;
-    }
-  }
+  a.Assign(x, n, cols);
   return a;
 }
 
 namespace {
 
-// One output: dot of a quantized weight row with one quantized activation row.
-struct RowArgs {
-  const uint8_t* w;
-  const uint16_t* wscale;
-  const int8_t* x;
-  const float* xscale;
-  const int32_t* xsum;
-  int blocks;
+// Every kernel computes, for each panel row r and activation row c, over blocks b in order:
+//   dot = sum_k stored_w[r][k] * xq[c][k] - offset * xsum[c][b]       (exact, int32)
+//   acc = fma(float(dot), half_to_float(w_scale[r][b]) * x_scale[c][b], acc)
+// and writes acc. Identical operations in identical order make the kernels agree bit for bit.
+struct PanelArgs {
+  const QuantizedMatrix* m;
+  int panel;
+  const QuantizedActivations* xa;
+  int c0, nc;  // activation rows [c0, c0 + nc)
+  float* y;
+  int ldy;  // y[c * ldy + row]
 };
 
-float DotQ8Portable(const RowArgs& a) {
-  float acc = 0.0f;
-  for (int b = 0; b < a.blocks; ++b) {
-    const uint8_t* w = a.w + b * kBlock;
-    const int8_t* x = a.x + b * kBlock;
-    int32_t dot = 0;
-    // The offset is removed with the block sum, not per element: GCC 12 mis-vectorises
-    // sum((w - 128) * x) into a wrong VNNI dot product at -O2 -march=native (seen on
-    // Zen 4), while the plain unsigned x signed sum compiles correctly.
-    for (int i = 0; i < kBlock; ++i) dot += static_cast<int32_t>(w[i]) * x[i];
-    dot -= kQ8Offset * a.xsum[b];
-    acc += static_cast<float>(dot) * (HalfToFloat(a.wscale[b]) * a.xscale[b]);
-  }
-  return acc;
-}
-
-float DotQ4Portable(const RowArgs& a) {
-  float acc = 0.0f;
-  for (int b = 0; b < a.blocks; ++b) {
-    const uint8_t* w = a.w + b * (kBlock / 2);
-    const int8_t* x = a.x + b * kBlock;
-    int32_t dot = 0;
-    for (int i = 0; i < kBlock / 2; ++i) {
-      dot += static_cast<int32_t>(w[i] & 0xf) * x[i] + static_cast<int32_t>(w[i] >> 4) * x[i + 16];
-    }
-    dot -= 8 * a.xsum[b];
-    acc += static_cast<float>(dot) * (HalfToFloat(a.wscale[b]) * a.xscale[b]);
-  }
-  return acc;
-}
-
-__attribute__((target("avx2,fma"))) inline float HorizontalSum256(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-__attribute__((target("avx2,fma"))) inline __m256i Q4Unpack(const uint8_t* p) {
-  const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  const __m128i mask = _mm_set1_epi8(0x0f);
-  const __m128i lo = _mm_and_si128(bytes, mask);
-  const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
-  return _mm256_set_m128i(hi, lo);  // elements 0..15, then 16..31
-}
-
-// AVX2: int8 products through maddubs (unsigned x signed), so the weight sign moves onto x.
-__attribute__((target("avx2,fma"))) inline __m256i DotBlockAvx2(__m256i w_u8, __m256i x_s8) {
-  const __m256i pairs = _mm256_maddubs_epi16(w_u8, x_s8);
-  return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-}
-
-__attribute__((target("avx2,fma"))) float DotQ8Avx2(const RowArgs& a) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int b = 0; b < a.blocks; ++b) {
-    const __m256i w_offset = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.w + b * kBlock));
-    const __m256i w = _mm256_xor_si256(w_offset, _mm256_set1_epi8(static_cast<char>(0x80)));
-    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.x + b * kBlock));
-    // maddubs multiplies unsigned by signed: |w| against x carrying the sign of w.
-    const __m256i dot = DotBlockAvx2(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-    const float d = HalfToFloat(a.wscale[b]) * a.xscale[b];
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d), acc);
-  }
-  return HorizontalSum256(acc);
-}
-
-__attribute__((target("avx2,fma"))) float DotQ4Avx2(const RowArgs& a) {
-  __m256 acc = _mm256_setzero_ps();
-  float correction = 0.0f;
-  for (int b = 0; b < a.blocks; ++b) {
-    const __m256i w = Q4Unpack(a.w + b * (kBlock / 2));  // unsigned 0..15
-    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.x + b * kBlock));
-    const __m256i dot = DotBlockAvx2(w, x);
-    const float d = HalfToFloat(a.wscale[b]) * a.xscale[b];
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d), acc);
-    correction += d * static_cast<float>(8 * a.xsum[b]);
-  }
-  return HorizontalSum256(acc) - correction;
-}
-
-// The weight block as unsigned bytes: Q8 is stored offset-binary, Q4 nibbles are unsigned.
-template <Format F>
-__attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni"))) inline __m256i
-LoadWeightBlock(const uint8_t* row, int b) {
-  if constexpr (F == Format::kQ8) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + b * kBlock));
-  } else {
-    return Q4Unpack(row + b * (kBlock / 2));
-  }
+inline int ValidRows(const PanelArgs& a) {
+  return std::min(kPanelRows, a.m->rows() - a.panel * kPanelRows);
 }
 
 template <Format F>
-constexpr int kWeightOffset = F == Format::kQ8 ? kQ8Offset : 8;
-
-// dpbusd multiplies unsigned weights by signed activations; the weights' offset is taken off in
-// the integer domain by starting lane 0 of the accumulator at -offset * sum(x).
-template <Format F>
-__attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni"))) float DotVnni(
-    const RowArgs& a) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int b = 0; b < a.blocks; ++b) {
-    const __m256i w = LoadWeightBlock<F>(a.w, b);
-    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.x + b * kBlock));
-    const __m256i init = _mm256_zextsi128_si256(_mm_cvtsi32_si128(-kWeightOffset<F> * a.xsum[b]));
-    const __m256i dot = _mm256_dpbusd_epi32(init, w, x);
-    const float d = HalfToFloat(a.wscale[b]) * a.xscale[b];
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d), acc);
-  }
-  return HorizontalSum256(acc);
-}
-
-// A 4 x 4 register tile: four weight rows against four activation rows, so that each loaded
-// block is used four times. y[c * ldy + r] for r in [r0, r0+4), c in [c0, c0+4).
-template <Format F>
-__attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni"))) void TileVnni(
-    const QuantizedMatrix& m, int r0, const QuantizedActivations& xa, int c0, float* y, int ldy) {
-  constexpr int kT = 4;
-  const int blocks = m.blocks_per_row();
-  __m256 acc[kT][kT];
-  for (auto& row : acc) {
-    for (auto& v : row) v = _mm256_setzero_ps();
-  }
-  const uint8_t* wrow[kT];
-  const uint16_t* wscale[kT];
-  for (int r = 0; r < kT; ++r) wrow[r] = m.row_data(r0 + r), wscale[r] = m.row_scales(r0 + r);
-  for (int b = 0; b < blocks; ++b) {
-    __m256i w[kT];
-    __m256 dw[kT];
-    for (int r = 0; r < kT; ++r) {
-      w[r] = LoadWeightBlock<F>(wrow[r], b);
-      dw[r] = _mm256_set1_ps(HalfToFloat(wscale[r][b]));
-    }
-    for (int c = 0; c < kT; ++c) {
-      const size_t off = static_cast<size_t>(c0 + c) * blocks + b;
-      const __m256i x =
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xa.q.data() + off * kBlock));
-      const __m256i init =
-          _mm256_zextsi128_si256(_mm_cvtsi32_si128(-kWeightOffset<F> * xa.sum[off]));
-      const __m256 dx = _mm256_set1_ps(xa.scale[off]);
-      for (int r = 0; r < kT; ++r) {
-        const __m256 dot = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(init, w[r], x));
-        acc[r][c] = _mm256_fmadd_ps(_mm256_mul_ps(dot, dx), dw[r], acc[r][c]);
+void PanelPortable(const PanelArgs& a) {
+  const int blocks = a.m->blocks_per_row(), valid = ValidRows(a);
+  for (int c = a.c0; c < a.c0 + a.nc; ++c) {
+    float acc[kPanelRows] = {};
+    for (int b = 0; b < blocks; ++b) {
+      const uint8_t* w = a.m->panel_block(a.panel, b);
+      const uint16_t* ws = a.m->panel_scales(a.panel, b);
+      const size_t off = static_cast<size_t>(c) * blocks + b;
+      const int8_t* xq = a.xa->q.data() + off * kBlock;
+      for (int r = 0; r < kPanelRows; ++r) {
+        int32_t dot = -kOffset<F> * a.xa->sum[off];
+        for (int k = 0; k < kBlock; ++k) dot += StoredWeight<F>(w, r, k) * xq[k];
+        const float d = HalfToFloat(ws[r]) * a.xa->scale[off];
+        acc[r] = std::fma(static_cast<float>(dot), d, acc[r]);
       }
     }
-  }
-  for (int c = 0; c < kT; ++c) {
-    for (int r = 0; r < kT; ++r)
-      y[static_cast<size_t>(c0 + c) * ldy + r0 + r] = HorizontalSum256(acc[r][c]);
+    for (int r = 0; r < valid; ++r) {
+      a.y[static_cast<size_t>(c) * a.ldy + a.panel * kPanelRows + r] = acc[r];
+    }
   }
 }
 
-using DotFn = float (*)(const RowArgs&);
+inline int32_t Load4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 
-DotFn SelectDot(Format f, Kernel k) {
+#define EDDY_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define EDDY_TARGET_VNNI \
+  __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+// AVX2 (no VNNI): maddubs multiplies unsigned by signed bytes into saturating int16 pairs. Q8 is
+// made signed and its sign moved onto x (|w| <= 127 keeps pairs below 2^15); Q4 nibbles are
+// small enough as they are. Rows 0-7 and 8-15 of a panel are the two halves of each 64-byte line.
+template <Format F>
+EDDY_TARGET_AVX2 void PanelAvx2(const PanelArgs& a) {
+  const int blocks = a.m->blocks_per_row(), valid = ValidRows(a);
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int c = a.c0; c < a.c0 + a.nc; ++c) {
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int b = 0; b < blocks; ++b) {
+      const uint8_t* w = a.m->panel_block(a.panel, b);
+      const uint16_t* ws = a.m->panel_scales(a.panel, b);
+      const size_t off = static_cast<size_t>(c) * blocks + b;
+      const int8_t* xq = a.xa->q.data() + off * kBlock;
+      const __m256 dx = _mm256_set1_ps(a.xa->scale[off]);
+      for (int half = 0; half < 2; ++half) {
+        __m256i dot;
+        if constexpr (F == Format::kQ8) {
+          dot = _mm256_setzero_si256();  // signed weights: no offset to remove
+          for (int g = 0; g < 8; ++g) {
+            const __m256i wu =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + g * 64 + half * 32));
+            const __m256i wsigned = _mm256_xor_si256(wu, _mm256_set1_epi8(static_cast<char>(0x80)));
+            const __m256i x = _mm256_set1_epi32(Load4(xq + 4 * g));
+            const __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(wsigned, wsigned),
+                                                       _mm256_sign_epi8(x, wsigned));
+            dot = _mm256_add_epi32(dot, _mm256_madd_epi16(pairs, ones));
+          }
+        } else {
+          dot = _mm256_set1_epi32(-kQ4Offset * a.xa->sum[off]);
+          const __m256i mask = _mm256_set1_epi8(0x0f);
+          for (int h = 0; h < 4; ++h) {
+            const __m256i raw =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + h * 64 + half * 32));
+            const __m256i lo = _mm256_and_si256(raw, mask);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), mask);
+            const __m256i xlo = _mm256_set1_epi32(Load4(xq + 4 * h));
+            const __m256i xhi = _mm256_set1_epi32(Load4(xq + 4 * (h + 4)));
+            dot = _mm256_add_epi32(dot, _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xlo), ones));
+            dot = _mm256_add_epi32(dot, _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xhi), ones));
+          }
+        }
+        const __m256 dw =
+            _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + half * 8)));
+        acc[half] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(dw, dx), acc[half]);
+      }
+    }
+    float out[kPanelRows];
+    _mm256_storeu_ps(out, acc[0]);
+    _mm256_storeu_ps(out + 8, acc[1]);
+    std::memcpy(a.y + static_cast<size_t>(c) * a.ldy + a.panel * kPanelRows, out,
+                sizeof(float) * valid);
+  }
+}
+
+// AVX-512 VNNI: one dpbusd advances all 16 rows by 4 weights. NC activation rows share each
+// loaded weight block; their dot-product chains are independent, which hides dpbusd latency.
+template <Format F, int NC>
+EDDY_TARGET_VNNI void PanelVnniN(const PanelArgs& a) {
+  const int blocks = a.m->blocks_per_row();
+  __m512 acc[NC];
+  for (auto& v : acc) v = _mm512_setzero_ps();
+  for (int b = 0; b < blocks; ++b) {
+    const uint8_t* wp = a.m->panel_block(a.panel, b);
+    __m512i w[8];
+    if constexpr (F == Format::kQ8) {
+      for (int g = 0; g < 8; ++g) w[g] = _mm512_loadu_si512(wp + g * 64);
+    } else {
+      const __m512i mask = _mm512_set1_epi8(0x0f);
+      for (int h = 0; h < 4; ++h) {
+        const __m512i raw = _mm512_loadu_si512(wp + h * 64);
+        w[h] = _mm512_and_si512(raw, mask);
+        w[h + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), mask);
+      }
+    }
+    const __m512 dw = _mm512_cvtph_ps(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.m->panel_scales(a.panel, b))));
+    for (int c = 0; c < NC; ++c) {
+      const size_t off = static_cast<size_t>(a.c0 + c) * blocks + b;
+      const int8_t* xq = a.xa->q.data() + off * kBlock;
+      __m512i even = _mm512_set1_epi32(-kOffset<F> * a.xa->sum[off]);
+      __m512i odd = _mm512_setzero_si512();
+      for (int g = 0; g < 8; g += 2) {
+        even = _mm512_dpbusd_epi32(even, w[g], _mm512_set1_epi32(Load4(xq + 4 * g)));
+        odd = _mm512_dpbusd_epi32(odd, w[g + 1], _mm512_set1_epi32(Load4(xq + 4 * g + 4)));
+      }
+      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(a.xa->scale[off]));
+      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(even, odd)), d, acc[c]);
+    }
+  }
+  const __mmask16 mask = static_cast<__mmask16>((1u << ValidRows(a)) - 1);
+  for (int c = 0; c < NC; ++c) {
+    _mm512_mask_storeu_ps(a.y + static_cast<size_t>(a.c0 + c) * a.ldy + a.panel * kPanelRows, mask,
+                          acc[c]);
+  }
+}
+
+constexpr int kMaxTile = 8;
+
+template <Format F, int... N>
+void PanelVnniDispatch(const PanelArgs& a, std::integer_sequence<int, N...>) {
+  using Fn = void (*)(const PanelArgs&);
+  static constexpr Fn table[] = {PanelVnniN<F, N + 1>...};
+  table[a.nc - 1](a);
+}
+
+template <Format F>
+void PanelVnni(const PanelArgs& a) {
+  PanelVnniDispatch<F>(a, std::make_integer_sequence<int, kMaxTile>{});
+}
+
+using PanelFn = void (*)(const PanelArgs&);
+
+PanelFn SelectPanel(Format f, Kernel k) {
+  const bool q8 = f == Format::kQ8;
   switch (k) {
     case Kernel::kAvx512Vnni:
-      return f == Format::kQ8 ? DotVnni<Format::kQ8> : DotVnni<Format::kQ4>;
+      return q8 ? PanelVnni<Format::kQ8> : PanelVnni<Format::kQ4>;
     case Kernel::kAvx2:
-      return f == Format::kQ8 ? DotQ8Avx2 : DotQ4Avx2;
+      return q8 ? PanelAvx2<Format::kQ8> : PanelAvx2<Format::kQ4>;
     case Kernel::kPortable:
       break;
   }
-  return f == Format::kQ8 ? DotQ8Portable : DotQ4Portable;
-}
-
-void MatMulTiledVnni(const QuantizedMatrix& m, const QuantizedActivations& xa, int n, float* y,
-                     DotFn dot) {
-  const int rows_ = m.rows(), blocks_ = m.blocks_per_row();
-  const int full_rows = rows_ / 4 * 4, full_cols = n / 4 * 4;
-  const auto tile = m.format() == Format::kQ8 ? TileVnni<Format::kQ8> : TileVnni<Format::kQ4>;
-  const int row_tiles = full_rows / 4;
-#pragma omp parallel for schedule(static)
-  for (int t = 0; t < row_tiles; ++t) {
-    for (int c0 = 0; c0 < full_cols; c0 += 4) tile(m, t * 4, xa, c0, y, rows_);
-  }
-  // Edges: the rows and activation rows that do not fill a tile.
-  const auto single = [&](int r, int i) {
-    const size_t off = static_cast<size_t>(i) * blocks_;
-    RowArgs args{m.row_data(r),         m.row_scales(r),     xa.q.data() + off * kBlock,
-                 xa.scale.data() + off, xa.sum.data() + off, blocks_};
-    y[static_cast<size_t>(i) * rows_ + r] = dot(args);
-  };
-  for (int r = full_rows; r < rows_; ++r) {
-    for (int i = 0; i < n; ++i) single(r, i);
-  }
-  for (int r = 0; r < full_rows; ++r) {
-    for (int i = full_cols; i < n; ++i) single(r, i);
-  }
+  return q8 ? PanelPortable<Format::kQ8> : PanelPortable<Format::kQ4>;
 }
 
 }  // namespace
@@ -424,26 +427,41 @@ void QuantizedMatrix::MatMulT(const float* x, int n, float* y) const {
 }
 
 void QuantizedMatrix::MatMulT(const float* x, int n, float* y, Kernel kernel) const {
+  const QuantizedMatrix* self = this;
+  MatMulTMany({&self, 1}, x, n, {&y, 1}, kernel);
+}
+
+void QuantizedMatrix::MatMulTMany(std::span<const QuantizedMatrix* const> matrices, const float* x,
+                                  int n, std::span<float* const> ys, Kernel kernel) {
   if (!Supported(kernel)) {
     throw std::runtime_error(std::string("kernel ") + KernelName(kernel) +
                              " is not supported by this CPU");
   }
-  const QuantizedActivations xa = QuantizedActivations::From(x, n, cols_);
-  const DotFn dot = SelectDot(format_, kernel);
-  const int rows = rows_;
-  if (kernel == Kernel::kAvx512Vnni && n >= 4) {
-    MatMulTiledVnni(*this, xa, n, y, dot);
-    return;
+  if (matrices.size() != ys.size()) throw std::invalid_argument("MatMulTMany: one y per matrix");
+  if (matrices.empty() || n <= 0) return;
+  const int cols = matrices[0]->cols();
+  long work = 0;
+  int total_panels = 0;
+  for (const QuantizedMatrix* m : matrices) {
+    if (m->cols() != cols) throw std::invalid_argument("MatMulTMany: matrices differ in width");
+    total_panels += m->panels();
+    work += static_cast<long>(m->rows()) * cols * n;
   }
-#pragma omp parallel for schedule(static) if (static_cast <long>(rows) * n * cols_ > 65536)
-  for (int r = 0; r < rows; ++r) {
-    RowArgs args{row_data(r), row_scales(r), nullptr, nullptr, nullptr, blocks_};
-    for (int i = 0; i < n; ++i) {
-      const size_t off = static_cast<size_t>(i) * blocks_;
-      args.x = xa.q.data() + off * kBlock;
-      args.xscale = xa.scale.data() + off;
-      args.xsum = xa.sum.data() + off;
-      y[static_cast<size_t>(i) * rows + r] = dot(args);
+  // Reused between calls: the decode path runs this some hundred times per token.
+  thread_local QuantizedActivations reused;
+  reused.Assign(x, n, cols);
+  // Worker threads must see the caller's buffer, not their own thread_local one.
+  const QuantizedActivations* xa = &reused;
+  PanelFn fns[2] = {SelectPanel(Format::kQ8, kernel), SelectPanel(Format::kQ4, kernel)};
+#pragma omp parallel for schedule(static) if (work > 65536)
+  for (int item = 0; item < total_panels; ++item) {
+    size_t mi = 0;
+    int panel = item;
+    while (panel >= matrices[mi]->panels()) panel -= matrices[mi++]->panels();
+    const QuantizedMatrix& m = *matrices[mi];
+    const PanelFn fn = fns[m.format() == Format::kQ8 ? 0 : 1];
+    for (int c0 = 0; c0 < n; c0 += kMaxTile) {
+      fn({&m, panel, xa, c0, std::min(kMaxTile, n - c0), ys[mi], m.rows()});
     }
   }
 }

@@ -1,21 +1,28 @@
 // Block-quantized weight matrices (32 weights per block along the input dimension, one f16 scale
 // per block) and their products with float activations, which are quantized to int8 per block on
-// the fly. Q8: int8 weights (stored offset-binary). Q4: 4-bit weights in [-8, 7], two per byte
-// (element i in the low nibble, element i + 16 in the high nibble of byte i). Rows whose length is
-// not a multiple of 32 are zero-padded. Kernels: AVX-512 VNNI, AVX2 and a portable one, chosen at
-// run time.
+// the fly. Q8: int8 weights (stored offset-binary). Q4: 4-bit weights in [-8, 7] (stored + 8).
+//
+// Weights are packed in panels of 16 rows so that one 512-bit register holds 4 consecutive
+// weights of each of the 16 rows: a VNNI dot product against 4 broadcast activation bytes then
+// advances 16 output rows at once, and the per-block float work (convert, scale, accumulate) is
+// done once per 16 rows instead of once per row. Rows and columns are zero-padded to whole panels
+// and blocks. Kernels: AVX-512 VNNI, AVX2 and a portable one, chosen at run time; all three
+// accumulate in the same order with the same fused multiply-adds, so they agree bit for bit.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
 namespace eddy::quant {
 
 constexpr int kBlock = 32;
+constexpr int kPanelRows = 16;
 // Q8 weights are stored offset-binary (q + 128) so that VNNI's unsigned x signed product needs no
 // per-block sign fix-up; the offset is removed with the activation block sums.
 constexpr int kQ8Offset = 128;
+constexpr int kQ4Offset = 8;
 
 enum class Format { kQ8, kQ4 };
 enum class Kernel { kPortable, kAvx2, kAvx512Vnni };
@@ -24,6 +31,17 @@ const char* KernelName(Kernel k);
 // The fastest kernel this CPU runs.
 Kernel BestKernel();
 bool Supported(Kernel k);
+
+// Activations quantized to int8 per 32-block, with what the kernels need per block.
+struct QuantizedActivations {
+  int blocks = 0;
+  std::vector<int8_t> q;     // [n, blocks * 32]
+  std::vector<float> scale;  // [n, blocks]
+  std::vector<int32_t> sum;  // [n, blocks]: sum of q in the block (the weight offset correction)
+  static QuantizedActivations From(const float* x, int n, int cols);
+  // Refills this object, reusing its storage.
+  void Assign(const float* x, int n, int cols);
+};
 
 class QuantizedMatrix {
  public:
@@ -36,38 +54,38 @@ class QuantizedMatrix {
   int rows() const { return rows_; }
   int cols() const { return cols_; }
   int blocks_per_row() const { return blocks_; }
+  int panels() const { return panels_; }
   size_t bytes() const { return data_.size() + scales_.size() * sizeof(uint16_t); }
 
   // y[n, rows] = x[n, cols] * W^T with the given kernel (default: the best one).
   void MatMulT(const float* x, int n, float* y) const;
   void MatMulT(const float* x, int n, float* y, Kernel kernel) const;
+  // Several matrices with the same input width applied to the same x: the activations are
+  // quantized once and all panels share one parallel loop. ys[i] is [n, matrices[i]->rows()].
+  static void MatMulTMany(std::span<const QuantizedMatrix* const> matrices, const float* x, int n,
+                          std::span<float* const> ys, Kernel kernel);
   // Dequantized row r (cols values).
   void DequantizeRow(int r, float* out) const;
 
-  const uint8_t* row_data(int r) const {
-    return data_.data() + static_cast<size_t>(r) * row_bytes_;
+  // Packed storage of panel p, block b (bytes_per_panel_block() bytes) and its 16 f16 scales.
+  const uint8_t* panel_block(int p, int b) const {
+    return data_.data() + (static_cast<size_t>(p) * blocks_ + b) * panel_block_bytes_;
   }
-  const uint16_t* row_scales(int r) const {
-    return scales_.data() + static_cast<size_t>(r) * blocks_;
+  const uint16_t* panel_scales(int p, int b) const {
+    return scales_.data() + (static_cast<size_t>(p) * blocks_ + b) * kPanelRows;
   }
 
  private:
   static QuantizedMatrix Empty(int rows, int cols, Format format);  // storage sized, zeroed
+  template <typename LoadRow>
+  static QuantizedMatrix QuantizeWith(int rows, int cols, Format format, LoadRow load_row);
+  void StoreBlock(int r, int b, const int8_t* q, uint16_t scale);
 
   Format format_ = Format::kQ8;
-  int rows_ = 0, cols_ = 0, blocks_ = 0;
-  size_t row_bytes_ = 0;
-  std::vector<uint8_t> data_;
-  std::vector<uint16_t> scales_;  // f16, [rows, blocks]
-};
-
-// Activations quantized to int8 per 32-block, with what the kernels need per block.
-struct QuantizedActivations {
-  int blocks = 0;
-  std::vector<int8_t> q;     // [n, blocks * 32]
-  std::vector<float> scale;  // [n, blocks]
-  std::vector<int32_t> sum;  // [n, blocks]: sum of q in the block (Q4's offset correction)
-  static QuantizedActivations From(const float* x, int n, int cols);
+  int rows_ = 0, cols_ = 0, blocks_ = 0, panels_ = 0;
+  size_t panel_block_bytes_ = 0;
+  std::vector<uint8_t> data_;     // [panels, blocks, panel_block_bytes]
+  std::vector<uint16_t> scales_;  // f16, [panels, blocks, 16]
 };
 
 float HalfToFloat(uint16_t h);

@@ -75,12 +75,67 @@ TEST_P(QuantShapes, KernelsAgreeWithReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(OddSizesAndTails, QuantShapes,
-                         ::testing::Combine(::testing::Values(Format::kQ8, Format::kQ4),
-                                            ::testing::Values(Shape{1, 32, 1}, Shape{7, 33, 1},
-                                                              Shape{33, 100, 3}, Shape{5, 1, 2},
-                                                              Shape{64, 2048, 1}, Shape{17, 31, 5},
-                                                              Shape{3, 2816, 4})));
+// The kernels do the same operations in the same order, so a model gives the same numbers on
+// every CPU; one activation row gives the same result alone or inside a tile of rows.
+TEST_P(QuantShapes, KernelsAgreeBitForBit) {
+  const auto [format, shape] = GetParam();
+  const auto w = Gaussian(size_t(shape.rows) * shape.cols, 3 + shape.rows, 0.05f);
+  const auto x = Gaussian(size_t(shape.n) * shape.cols, 4 + shape.cols);
+  const auto m = QuantizedMatrix::Quantize(w.data(), shape.rows, shape.cols, format);
+  std::vector<float> portable(size_t(shape.n) * shape.rows);
+  m.MatMulT(x.data(), shape.n, portable.data(), Kernel::kPortable);
+  for (Kernel k : {Kernel::kAvx2, Kernel::kAvx512Vnni}) {
+    if (!Supported(k)) {
+      std::fprintf(stderr, "NOTE: kernel %s not supported by this CPU, not tested\n",
+                   KernelName(k));
+      continue;
+    }
+    std::vector<float> y(portable.size());
+    m.MatMulT(x.data(), shape.n, y.data(), k);
+    ASSERT_EQ(0, std::memcmp(y.data(), portable.data(), y.size() * sizeof(float))) << KernelName(k);
+    for (int i = 0; i < shape.n; ++i) {
+      std::vector<float> one(shape.rows);
+      m.MatMulT(x.data() + size_t(i) * shape.cols, 1, one.data(), k);
+      ASSERT_EQ(0, std::memcmp(one.data(), portable.data() + size_t(i) * shape.rows,
+                               one.size() * sizeof(float)))
+          << KernelName(k) << " row " << i;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    OddSizesAndTails, QuantShapes,
+    ::testing::Combine(::testing::Values(Format::kQ8, Format::kQ4),
+                       ::testing::Values(Shape{1, 32, 1}, Shape{7, 33, 1}, Shape{33, 100, 3},
+                                         Shape{5, 1, 2}, Shape{64, 2048, 1}, Shape{17, 31, 5},
+                                         Shape{3, 2816, 4}, Shape{48, 64, 9}, Shape{50, 96, 19},
+                                         Shape{16, 32, 8}, Shape{129, 257, 17})));
+
+TEST(Quant, ManyMatricesEqualOneByOne) {
+  const int cols = 100, n = 11;
+  const auto x = Gaussian(size_t(n) * cols, 21);
+  std::vector<QuantizedMatrix> ms;
+  for (auto [rows, format] :
+       {std::pair{37, Format::kQ8}, std::pair{16, Format::kQ4}, std::pair{5, Format::kQ8}}) {
+    const auto w = Gaussian(size_t(rows) * cols, 22 + rows, 0.1f);
+    ms.push_back(QuantizedMatrix::Quantize(w.data(), rows, cols, format));
+  }
+  for (Kernel k : {Kernel::kPortable, Kernel::kAvx2, Kernel::kAvx512Vnni}) {
+    if (!Supported(k)) continue;
+    std::vector<std::vector<float>> together, alone;
+    std::vector<const QuantizedMatrix*> ptrs;
+    std::vector<float*> ys;
+    for (const auto& m : ms) {
+      together.emplace_back(size_t(n) * m.rows(), -1.0f);
+      alone.emplace_back(size_t(n) * m.rows());
+      m.MatMulT(x.data(), n, alone.back().data(), k);
+      ptrs.push_back(&m);
+    }
+    for (auto& y : together) ys.push_back(y.data());
+    QuantizedMatrix::MatMulTMany(ptrs, x.data(), n, ys, k);
+    EXPECT_EQ(together, alone) << KernelName(k);
+  }
+}
 
 TEST(Quant, ErrorAgainstFloatIsBounded) {
   const int rows = 64, cols = 1024, n = 4;
