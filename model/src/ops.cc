@@ -1,5 +1,6 @@
 #include "ops.h"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -130,34 +131,56 @@ void ConvertRows(const uint16_t* src, int rows, int cols, float* dst) {
 }
 
 // Few input rows (decode steps): the product is bound by reading the weights, so each weight row
-// is converted in registers and dotted with every input row, instead of being widened to a float
-// tile in memory first. 16 independent partial sums let the compiler vectorise without
-// reassociating a single reduction.
+// is widened in registers and dotted with every input row, instead of being widened to a float
+// tile in memory first. Every path sums 16 interleaved partial sums (lane l takes columns
+// c = l mod 16) and then the lanes in order, so they give the same results.
 constexpr int kBf16DirectMaxRows = 4;
+constexpr int kBf16Lanes = 16;
 
-void Bf16MatMulTDirect(const uint16_t* w, int rows, int cols, const float* x, int n, float* y) {
-  constexpr int kLanes = 16;
-  const int body = cols - cols % kLanes;
-#pragma omp parallel for schedule(static) if (static_cast <long>(rows) * cols > 65536)
-  for (int r = 0; r < rows; ++r) {
-    const uint16_t* wr = w + static_cast<size_t>(r) * cols;
+float Bf16DotTail(const uint16_t* w, const float* x, int body, int cols, float lanes[kBf16Lanes]) {
+  float sum = 0.0f;
+  for (int l = 0; l < kBf16Lanes; ++l) sum += lanes[l];
+  for (int c = body; c < cols; ++c) sum += Bf16ToFloat(w[c]) * x[c];
+  return sum;
+}
+
+void Bf16RowPortable(const uint16_t* wr, int cols, const float* x, int n, float* y, int ldy) {
+  const int body = cols - cols % kBf16Lanes;
+  for (int i = 0; i < n; ++i) {
+    const float* xi = x + static_cast<size_t>(i) * cols;
+    float acc[kBf16Lanes] = {};
+    for (int c = 0; c < body; c += kBf16Lanes) {
+      for (int l = 0; l < kBf16Lanes; ++l) acc[l] = std::fma(Bf16ToFloat(wr[c + l]), xi[c + l], acc[l]);
+    }
+    y[static_cast<size_t>(i) * ldy] = Bf16DotTail(wr, xi, body, cols, acc);
+  }
+}
+
+__attribute__((target("avx512f"))) void Bf16RowAvx512(const uint16_t* wr, int cols, const float* x,
+                                                     int n, float* y, int ldy) {
+  const int body = cols - cols % kBf16Lanes;
+  __m512 acc[kBf16DirectMaxRows];
+  for (int i = 0; i < n; ++i) acc[i] = _mm512_setzero_ps();
+  for (int c = 0; c < body; c += kBf16Lanes) {
+    const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + c));
+    const __m512 w = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
     for (int i = 0; i < n; ++i) {
-      const float* xi = x + static_cast<size_t>(i) * cols;
-      float acc[kLanes] = {};
-      for (int c = 0; c < body; c += kLanes) {
-        for (int l = 0; l < kLanes; ++l) {
-          const uint32_t bits = static_cast<uint32_t>(wr[c + l]) << 16;
-          float wf;
-          std::memcpy(&wf, &bits, 4);
-          acc[l] += wf * xi[c + l];
-        }
-      }
-      float sum = 0.0f;
-      for (int l = 0; l < kLanes; ++l) sum += acc[l];
-      for (int c = body; c < cols; ++c) sum += Bf16ToFloat(wr[c]) * xi[c];
-      y[static_cast<size_t>(i) * rows + r] = sum;
+      acc[i] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + static_cast<size_t>(i) * cols + c), acc[i]);
     }
   }
+  for (int i = 0; i < n; ++i) {
+    float lanes[kBf16Lanes];
+    _mm512_storeu_ps(lanes, acc[i]);
+    y[static_cast<size_t>(i) * ldy] =
+        Bf16DotTail(wr, x + static_cast<size_t>(i) * cols, body, cols, lanes);
+  }
+}
+
+void Bf16MatMulTDirect(const uint16_t* w, int rows, int cols, const float* x, int n, float* y) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  const auto row_fn = avx512 ? Bf16RowAvx512 : Bf16RowPortable;
+#pragma omp parallel for schedule(static) if (static_cast <long>(rows) * cols > 65536)
+  for (int r = 0; r < rows; ++r) row_fn(w + static_cast<size_t>(r) * cols, cols, x, n, y + r, rows);
 }
 
 }  // namespace
