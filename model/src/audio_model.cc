@@ -11,6 +11,14 @@ void SetComputeThreads(int threads) {
   ops::SetNumThreads(threads);
 }
 
+int ComputeThreads() {
+  return ops::NumThreads();
+}
+
+const char* QuantKernelName() {
+  return quant::KernelName(quant::BestKernel());
+}
+
 std::shared_ptr<const AudioModel> AudioModel::Load(const std::filesystem::path& dir,
                                                    const AudioModelOptions& options) {
   auto model = std::shared_ptr<AudioModel>(new AudioModel());
@@ -27,6 +35,11 @@ std::shared_ptr<const AudioModel> AudioModel::Load(const std::filesystem::path& 
   model->encoder_ = std::make_unique<const ConformerEncoder>(ConformerEncoder::Load(
       *model->weights_, model->config_.encoder, model->config_.lfm.hidden_size));
   return model;
+}
+
+size_t AudioModel::weight_bytes() const {
+  return backbone_->weight_bytes() + head_->weight_bytes() + audio_embedding_->weight_bytes() +
+         encoder_->weight_bytes();
 }
 
 std::vector<float> AudioModel::AssembleEmbeddings(const PromptInputs& prompt) const {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <stdexcept>
 
 #include "ops.h"
@@ -88,6 +89,7 @@ struct ConformerWeights {
   PreEncodeWeights pre_encode;
   std::vector<ConformerLayerWeights> layers;
   AdapterWeights adapter;
+  size_t bytes = 0;  // as held: float32 copies, or the mapping's dtype when viewed
 };
 
 namespace {
@@ -102,9 +104,13 @@ int SubsampledFeatures(const EncoderConfig& c) {
 struct MatrixLoader {
   const SafeTensors& st;
   EncoderWeightStorage storage;
+  std::set<std::string>* viewed;  // names of the matrices left in the mapping
 
   ops::WeightMatrix Matrix(const std::string& name, const std::vector<int64_t>& shape) const {
-    if (storage == EncoderWeightStorage::kMapped) return ops::WeightMatrix::Load(st, name, shape);
+    if (storage == EncoderWeightStorage::kMapped) {
+      viewed->insert(name);
+      return ops::WeightMatrix::Load(st, name, shape);
+    }
     int64_t cols = 1;
     for (size_t i = 1; i < shape.size(); ++i) cols *= shape[i];
     return ops::WeightMatrix::FromOwned(ops::LoadF32(st, name, shape), static_cast<int>(shape[0]),
@@ -499,7 +505,8 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> ConformerEncoder::Tens
 
 ConformerEncoder ConformerEncoder::Load(const SafeTensors& st, const EncoderConfig& config,
                                         int backbone_hidden, EncoderWeightStorage storage) {
-  const MatrixLoader load{st, storage};
+  std::set<std::string> viewed;
+  const MatrixLoader load{st, storage, &viewed};
   try {
     config.Validate();
   } catch (const std::invalid_argument& e) {
@@ -535,9 +542,18 @@ ConformerEncoder ConformerEncoder::Load(const SafeTensors& st, const EncoderConf
   w->adapter.norm_bias = ops::LoadF32(st, ad + "0.bias", {d});
   w->adapter.linear1 = load.Linear(ad + "1", backbone_hidden, d, true);
   w->adapter.linear2 = load.Linear(ad + "3", backbone_hidden, backbone_hidden, true);
+  for (const auto& [name, shape] : TensorShapes(config, backbone_hidden)) {
+    const TensorView& t = st.Get(name);
+    const bool in_mapping = viewed.count(name) != 0 && t.dtype != DType::kF16;
+    w->bytes += in_mapping ? t.nbytes : static_cast<size_t>(t.numel()) * sizeof(float);
+  }
   ConformerEncoder e;
   e.weights_ = std::move(w);
   return e;
+}
+
+size_t ConformerEncoder::weight_bytes() const {
+  return weights_->bytes;
 }
 
 int ConformerEncoder::OutputFrames(int n_frames) {

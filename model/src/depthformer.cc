@@ -22,6 +22,7 @@ struct AudioHead::Weights {
     WeightMatrix embedding;  // [2049, dim]
     std::vector<float> embedding_norm;
     WeightMatrix to_logits;  // [2049, dim]
+    bool tied = false;       // to_logits shares embedding's storage
   };
   Linear depth_linear;  // [codebooks * dim, hidden] + bias
   std::vector<Layer> layers;
@@ -71,6 +72,7 @@ std::shared_ptr<const AudioHead> AudioHead::Load(std::shared_ptr<const SafeTenso
       cb.to_logits = WeightMatrix::Load(*st, p + "to_logits.weight", {vocab, dim}, format);
     } else if (dc.tie) {
       cb.to_logits = cb.embedding;
+      cb.tied = true;
     } else {
       throw ModelError("tensor '" + p + "to_logits.weight' missing and depthformer.tie is false");
     }
@@ -80,6 +82,20 @@ std::shared_ptr<const AudioHead> AudioHead::Load(std::shared_ptr<const SafeTenso
   head->inv_freq_ = rope::InverseFrequencies(hd, DepthformerConfig::kRopeTheta, false);
   head->st_ = std::move(st);
   return head;
+}
+
+size_t AudioHead::weight_bytes() const {
+  size_t total = w_->depth_linear.bytes();
+  for (const Weights::Layer& l : w_->layers) {
+    total += ops::Bytes(l.operator_norm) + ops::Bytes(l.ffn_norm) + ops::Bytes(l.q_layernorm) +
+             ops::Bytes(l.k_layernorm) + l.qkv_proj.bytes() + l.out_proj.bytes() + l.w1.bytes() +
+             l.w3.bytes() + l.w2.bytes();
+  }
+  for (const Weights::Codebook& cb : w_->codebooks) {
+    total += cb.embedding.bytes() + ops::Bytes(cb.embedding_norm);
+    if (!cb.tied) total += cb.to_logits.bytes();
+  }
+  return total;
 }
 
 AudioHeadState AudioHead::NewState() const {

@@ -114,6 +114,17 @@ std::shared_ptr<const Lfm2Model> Lfm2Model::Load(std::shared_ptr<const SafeTenso
   return model;
 }
 
+size_t Lfm2Model::weight_bytes() const {
+  size_t total = w_->embed_tokens.bytes() + ops::Bytes(w_->embedding_norm);
+  for (const Weights::Layer& l : w_->layers) {
+    total += ops::Bytes(l.operator_norm) + ops::Bytes(l.ffn_norm) + l.w1.bytes() + l.w3.bytes() +
+             l.w2.bytes() + l.in_proj.bytes() + l.conv_out_proj.bytes() +
+             ops::Bytes(l.conv_kernel) + l.q_proj.bytes() + l.k_proj.bytes() + l.v_proj.bytes() +
+             l.attn_out_proj.bytes() + ops::Bytes(l.q_layernorm) + ops::Bytes(l.k_layernorm);
+  }
+  return total;
+}
+
 Lfm2Cache Lfm2Model::NewCache() const {
   Lfm2Cache c;
   const int n = config_.num_hidden_layers;
@@ -322,6 +333,10 @@ std::shared_ptr<const AudioEmbedding> AudioEmbedding::Load(std::shared_ptr<const
   e->table_ = std::move(table);
   e->st_ = std::move(st);
   return e;
+}
+
+size_t AudioEmbedding::weight_bytes() const {
+  return table_->embedding.bytes();
 }
 
 void AudioEmbedding::EmbedFrame(const int* codes, float* out) const {

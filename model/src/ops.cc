@@ -6,13 +6,22 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <set>
+#include <string>
 #include <thread>
+#include <utility>
+
+#include <sched.h>
 
 namespace eddy::ops {
 
 std::vector<float> LoadF32(const SafeTensors& st, const std::string& name,
                            const std::vector<int64_t>& shape) {
-  return ToFloat32(st.Get(name, shape));
+  const TensorView& t = st.Get(name, shape);
+  std::vector<float> out = ToFloat32(t);
+  st.ReleasePages(t);
+  return out;
 }
 
 const char* WeightFormatName(WeightFormat f) {
@@ -54,6 +63,14 @@ size_t WeightMatrix::bytes() const {
 
 WeightMatrix WeightMatrix::Load(const SafeTensors& st, const std::string& name,
                                 const std::vector<int64_t>& shape, WeightFormat format) {
+  WeightMatrix w = LoadView(st, name, shape, format);
+  // A matrix that does not view the mapping has its own copy: the source pages are not needed.
+  if (w.data_ == nullptr || w.data_ != st.Get(name).data) st.ReleasePages(st.Get(name));
+  return w;
+}
+
+WeightMatrix WeightMatrix::LoadView(const SafeTensors& st, const std::string& name,
+                                    const std::vector<int64_t>& shape, WeightFormat format) {
   const TensorView& t = st.Get(name, shape);
   if (shape.empty()) throw ModelError("tensor '" + name + "': a matrix needs a shape");
   WeightMatrix w;
@@ -150,14 +167,15 @@ void Bf16RowPortable(const uint16_t* wr, int cols, const float* x, int n, float*
     const float* xi = x + static_cast<size_t>(i) * cols;
     float acc[kBf16Lanes] = {};
     for (int c = 0; c < body; c += kBf16Lanes) {
-      for (int l = 0; l < kBf16Lanes; ++l) acc[l] = std::fma(Bf16ToFloat(wr[c + l]), xi[c + l], acc[l]);
+      for (int l = 0; l < kBf16Lanes; ++l)
+        acc[l] = std::fma(Bf16ToFloat(wr[c + l]), xi[c + l], acc[l]);
     }
     y[static_cast<size_t>(i) * ldy] = Bf16DotTail(wr, xi, body, cols, acc);
   }
 }
 
 __attribute__((target("avx512f"))) void Bf16RowAvx512(const uint16_t* wr, int cols, const float* x,
-                                                     int n, float* y, int ldy) {
+                                                      int n, float* y, int ldy) {
   const int body = cols - cols % kBf16Lanes;
   __m512 acc[kBf16DirectMaxRows];
   for (int i = 0; i < n; ++i) acc[i] = _mm512_setzero_ps();
@@ -333,8 +351,34 @@ float GeluErf(float x) {
   return 0.5f * x * (1.0f + std::erf(x * static_cast<float>(M_SQRT1_2)));
 }
 
+namespace {
+
+// Cores this process may run on, counting SMT siblings once: extra hyperthreads only contend for
+// the same vector units and memory bandwidth.
+int PhysicalCores() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  std::set<std::pair<std::string, std::string>> cores;
+  int cpus = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &allowed)) continue;
+    ++cpus;
+    const std::string topology = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
+    std::ifstream package(topology + "physical_package_id"), core(topology + "core_id");
+    std::string p, c;
+    if (!(package >> p) || !(core >> c)) return cpus > 0 ? CPU_COUNT(&allowed) : 1;
+    cores.emplace(p, c);
+  }
+  return std::max<int>(1, static_cast<int>(cores.size()));
+}
+
+}  // namespace
+
 void SetNumThreads(int n) {
-  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (n <= 0) n = PhysicalCores();
   omp_set_num_threads(n);
   Eigen::setNbThreads(n);
 }

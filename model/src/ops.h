@@ -60,6 +60,9 @@ class WeightMatrix {
   void AddRow(int r, float* out) const;
 
  private:
+  static WeightMatrix LoadView(const SafeTensors& st, const std::string& name,
+                               const std::vector<int64_t>& shape, WeightFormat format);
+
   int rows_ = 0, cols_ = 0;
   DType dtype_ = DType::kF32;  // of data_ when not quantized
   const void* data_ = nullptr;
@@ -79,7 +82,12 @@ struct Linear {
   int out() const { return weight.rows(); }
   Mat Forward(const Mat& x) const;
   void Forward(const float* x, int n, float* y) const;
+  size_t bytes() const { return weight.bytes() + bias.size() * sizeof(float); }
 };
+
+inline size_t Bytes(const std::vector<float>& v) {
+  return v.size() * sizeof(float);
+}
 
 // In-place per-row normalisations.
 void RmsNormRows(Mat& x, const std::vector<float>& weight, float eps);

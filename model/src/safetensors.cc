@@ -301,6 +301,17 @@ void ToFloat32(const TensorView& t, float* out) {
                    ", expected a floating-point dtype");
 }
 
+void SafeTensors::ReleasePages(const TensorView& t) const {
+  const auto begin = reinterpret_cast<uintptr_t>(t.data);
+  const auto map_begin = reinterpret_cast<uintptr_t>(map_);
+  if (begin < map_begin || begin + t.nbytes > map_begin + map_size_) return;  // a realigned copy
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  // Only whole pages inside the tensor: neighbours may still be in use.
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = (begin + t.nbytes) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 std::vector<float> ToFloat32(const TensorView& t) {
   std::vector<float> out(static_cast<size_t>(t.numel()));
   ToFloat32(t, out.data());

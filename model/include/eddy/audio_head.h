@@ -45,6 +45,7 @@ class AudioHead {
   AudioHeadState NewState() const;
   int codebooks() const { return codebooks_; }
   int dim() const { return dim_; }
+  size_t weight_bytes() const;
 
   // hidden[backbone hidden] -> out[codebooks * dim]: depth_linear(hidden), one row per codebook.
   void DepthLinear(const float* hidden, float* out) const;

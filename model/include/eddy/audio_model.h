@@ -38,8 +38,11 @@ struct AudioModelOptions {
   bool bf16_rope_inv_freq = false;       // the official bf16 loader's RoPE rounding (spec §1.8)
 };
 
-// Threads of the shared compute pool used by every heavy op (0 = one per core).
+// Threads of the shared compute pool used by every heavy op (0 = one per physical core).
 void SetComputeThreads(int threads);
+int ComputeThreads();
+// The quantized-product kernel this CPU runs ("avx512-vnni", "avx2" or "portable").
+const char* QuantKernelName();
 
 class AudioModel {
  public:
@@ -54,6 +57,8 @@ class AudioModel {
   const AudioEmbedding& audio_embedding() const { return *audio_embedding_; }
   const ConformerEncoder& encoder() const { return *encoder_; }
   int hidden_size() const { return config_.lfm.hidden_size; }
+  // Bytes of all weights as held in memory, by part.
+  size_t weight_bytes() const;
 
   // Backbone input rows [positions, hidden] for a prompt. Throws std::invalid_argument when the
   // flags disagree with the contents (the reference's asserts), naming the counts.

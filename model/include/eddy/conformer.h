@@ -61,6 +61,7 @@ class ConformerEncoder {
 
   const EncoderConfig& config() const;
   int backbone_hidden() const;
+  size_t weight_bytes() const;
 
  private:
   ConformerTrace Run(const float* mel, int n_frames, bool keep_intermediates) const;

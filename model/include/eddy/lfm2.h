@@ -57,6 +57,8 @@ class Lfm2Model {
   int vocab_size() const { return config_.vocab_size; }
 
   Lfm2Cache NewCache() const;
+  // Bytes of the weights as held in memory (quantized, converted or viewed in the mapping).
+  size_t weight_bytes() const;
 
   // Runs n new positions (prefill chunk or one decode step, same code path) through all layers,
   // appending to `cache`. embeddings and out are row-major [n, hidden]; out is the final
@@ -96,6 +98,7 @@ class AudioEmbedding {
                                                     const AudioModelConfig& config);
   ~AudioEmbedding();
   void EmbedFrame(const int* codes, float* out) const;  // codes[codebooks] -> out[hidden]
+  size_t weight_bytes() const;
   int codebooks() const { return codebooks_; }
   int hidden_size() const { return hidden_; }
 

@@ -51,6 +51,10 @@ class SafeTensors {
   const TensorView& Get(const std::string& name) const;
   // Also checks the shape; the message names the tensor, the expected and the actual shape.
   const TensorView& Get(const std::string& name, const std::vector<int64_t>& shape) const;
+  // Tells the kernel that a tensor's bytes in the mapping will not be read again (it was copied,
+  // converted or quantized), so its pages leave this process's resident memory. Reading it later
+  // still works: the pages come back from the page cache.
+  void ReleasePages(const TensorView& t) const;
 
  private:
   SafeTensors() = default;
