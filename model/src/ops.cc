@@ -195,8 +195,8 @@ __attribute__((target("avx512f"))) void Bf16RowAvx512(const uint16_t* wr, int co
 }
 
 void Bf16MatMulTDirect(const uint16_t* w, int rows, int cols, const float* x, int n, float* y) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  const auto row_fn = avx512 ? Bf16RowAvx512 : Bf16RowPortable;
+  const auto row_fn =
+      quant::BestKernel() == quant::Kernel::kAvx512Vnni ? Bf16RowAvx512 : Bf16RowPortable;
 #pragma omp parallel for schedule(static) if (static_cast <long>(rows) * cols > 65536)
   for (int r = 0; r < rows; ++r) row_fn(w + static_cast<size_t>(r) * cols, cols, x, n, y + r, rows);
 }

@@ -4,7 +4,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <utility>
@@ -38,11 +41,47 @@ bool Supported(Kernel k) {
   return false;
 }
 
+namespace {
+
+Kernel FastestSupported() {
+  return Supported(Kernel::kAvx512Vnni) ? Kernel::kAvx512Vnni
+         : Supported(Kernel::kAvx2)     ? Kernel::kAvx2
+                                        : Kernel::kPortable;
+}
+
+Kernel KernelFromEnvironment() {
+  const char* name = std::getenv("EDDY_KERNEL");
+  if (name == nullptr || *name == '\0') return FastestSupported();
+  for (Kernel k : {Kernel::kPortable, Kernel::kAvx2, Kernel::kAvx512Vnni}) {
+    if (std::string(name) != KernelName(k)) continue;
+    if (Supported(k)) return k;
+    std::fprintf(stderr, "eddy: EDDY_KERNEL=%s is not supported by this CPU; using %s\n", name,
+                 KernelName(FastestSupported()));
+    return FastestSupported();
+  }
+  std::fprintf(stderr,
+               "eddy: unknown EDDY_KERNEL=%s (expected portable, avx2 or avx512-vnni); using %s\n",
+               name, KernelName(FastestSupported()));
+  return FastestSupported();
+}
+
+std::atomic<Kernel>& DefaultKernel() {
+  static std::atomic<Kernel> kernel{KernelFromEnvironment()};
+  return kernel;
+}
+
+}  // namespace
+
 Kernel BestKernel() {
-  static const Kernel best = Supported(Kernel::kAvx512Vnni) ? Kernel::kAvx512Vnni
-                             : Supported(Kernel::kAvx2)     ? Kernel::kAvx2
-                                                            : Kernel::kPortable;
-  return best;
+  return DefaultKernel().load(std::memory_order_relaxed);
+}
+
+void ForceKernel(Kernel k) {
+  if (!Supported(k)) {
+    throw std::runtime_error(std::string("kernel ") + KernelName(k) +
+                             " is not supported by this CPU");
+  }
+  DefaultKernel().store(k);
 }
 
 float HalfToFloat(uint16_t h) {
@@ -109,15 +148,20 @@ inline int StoredWeight(const uint8_t* block, int r, int k) {
 template <Format F>
 constexpr int kOffset = F == Format::kQ8 ? kQ8Offset : kQ4Offset;
 
-// Symmetric block quantization: q = round(v / d) with d = max|v| / qmax, the stored f16 scale.
+// Symmetric block quantization, q = round(v / d). Q8: d = max|v| / 127. Q4: d = -v_max / 8 for the
+// value of largest magnitude v_max, which is then represented exactly as -8 (an unsigned choice
+// of max|v| / 8 would have to clamp it to 7, its error being the largest in the block); the scale
+// may be negative.
 void QuantizeBlock(const float* v, Format format, int8_t* q, uint16_t* scale) {
-  float amax = 0.0f;
-  for (int i = 0; i < kBlock; ++i) amax = std::max(amax, std::fabs(v[i]));
-  // Q4's largest magnitude maps to -8 or 8; the positive side is clamped to 7.
-  const int qmin = format == Format::kQ8 ? -127 : -8, qmax = format == Format::kQ8 ? 127 : 7;
-  *scale = FloatToHalf(amax / (format == Format::kQ8 ? 127.0f : 8.0f));
+  float extreme = 0.0f;
+  for (int i = 0; i < kBlock; ++i) {
+    if (std::fabs(v[i]) > std::fabs(extreme)) extreme = v[i];
+  }
+  const bool q8 = format == Format::kQ8;
+  *scale = FloatToHalf(q8 ? std::fabs(extreme) / 127.0f : extreme / -8.0f);
   const float d = HalfToFloat(*scale);
-  const float inv = d > 0 ? 1.0f / d : 0.0f;
+  const float inv = d != 0.0f ? 1.0f / d : 0.0f;
+  const int qmin = q8 ? -127 : -8, qmax = q8 ? 127 : 7;
   for (int i = 0; i < kBlock; ++i) {
     q[i] =
         static_cast<int8_t>(std::clamp(static_cast<int>(std::nearbyint(v[i] * inv)), qmin, qmax));

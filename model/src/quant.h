@@ -28,9 +28,13 @@ enum class Format { kQ8, kQ4 };
 enum class Kernel { kPortable, kAvx2, kAvx512Vnni };
 
 const char* KernelName(Kernel k);
-// The fastest kernel this CPU runs.
+// The kernel products use by default: the fastest this CPU runs, unless the environment variable
+// EDDY_KERNEL (portable, avx2, avx512-vnni) or ForceKernel() says otherwise.
 Kernel BestKernel();
 bool Supported(Kernel k);
+// Overrides the default kernel for the whole process (tests compare kernels with it). Throws
+// std::runtime_error when this CPU cannot run `k`.
+void ForceKernel(Kernel k);
 
 // Activations quantized to int8 per 32-block, with what the kernels need per block.
 struct QuantizedActivations {
