@@ -1,6 +1,8 @@
 // LFM2 backbone (spec_backbone.md §1). Tensor names follow the checkpoint's module paths.
 #include "eddy/lfm2.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -37,7 +39,7 @@ namespace {
 // Activations of one Forward call, kept per thread between calls: prefill chunks need tens of
 // megabytes, and fresh allocations of that size are page-faulted and zeroed every time.
 struct Workspace {
-  std::vector<float> bcx, conv_in, conv_out, q, ctx, gate, up, h, normed, delta;
+  std::vector<float> bcx, conv_in, conv_out, q, new_k, new_v, ctx, gate, up, h, normed, delta;
 };
 
 Workspace& ThreadWorkspace() {
@@ -57,6 +59,8 @@ void Lfm2Cache::Reset() {
   position_ = 0;
   for (auto& k : keys_) k.clear();
   for (auto& v : values_) v.clear();
+  for (auto& k : keys16_) k.clear();
+  for (auto& v : values16_) v.clear();
   for (auto& c : conv_tail_) std::fill(c.begin(), c.end(), 0.0f);
 }
 
@@ -111,6 +115,13 @@ std::shared_ptr<const Lfm2Model> Lfm2Model::Load(std::shared_ptr<const SafeTenso
   }
   model->w_ = std::move(w);
   model->inv_freq_ = rope::InverseFrequencies(hd, config.rope_theta, options.bf16_rope_inv_freq);
+  if (options.kv_cache == "auto") {
+    model->kv_f16_ = model->w_->embed_tokens.format() != ops::WeightFormat::kF32;
+  } else if (options.kv_cache == "f16" || options.kv_cache == "f32") {
+    model->kv_f16_ = options.kv_cache == "f16";
+  } else {
+    throw ModelError("unknown kv_cache '" + options.kv_cache + "' (expected auto, f16 or f32)");
+  }
   return model;
 }
 
@@ -129,8 +140,11 @@ Lfm2Cache Lfm2Model::NewCache() const {
   Lfm2Cache c;
   const int n = config_.num_hidden_layers;
   c.kv_width_ = config_.num_key_value_heads * config_.head_dim();
+  c.kv_f16_ = kv_f16_;
   c.keys_.resize(n);
   c.values_.resize(n);
+  c.keys16_.resize(n);
+  c.values16_.resize(n);
   c.conv_tail_.resize(n);
   for (int i = 0; i < n; ++i) {
     if (config_.layer_types[i] == LayerKind::kConv) {
@@ -172,6 +186,16 @@ void Lfm2Model::ConvBlock(int layer, const float* x, int n, Lfm2Cache& cache, fl
   l.conv_out_proj.Forward(y, n, out);
 }
 
+namespace {
+
+void AppendF16(const float* src, size_t n, std::vector<uint16_t>& dst) {
+  const size_t old = dst.size();
+  dst.resize(old + n);
+  for (size_t i = 0; i < n; ++i) dst[old + i] = quant::FloatToHalf(src[i]);
+}
+
+}  // namespace
+
 void Lfm2Model::AttentionBlock(int layer, const float* x, int n, Lfm2Cache& cache,
                                float* out) const {
   const Weights::Layer& l = w_->layers[layer];
@@ -180,15 +204,22 @@ void Lfm2Model::AttentionBlock(int layer, const float* x, int n, Lfm2Cache& cach
   const int q_width = heads * hd, kv_width = kv_heads * hd;
   const float eps = static_cast<float>(config_.norm_eps);
   const int p0 = cache.position_;
+  const size_t new_kv = static_cast<size_t>(n) * kv_width;
   Workspace& ws = ThreadWorkspace();
   float* q = Scratch(ws.q, static_cast<size_t>(n) * q_width);
+  // New keys and values go straight into a float32 cache, or through scratch into an f16 one.
   std::vector<float>& keys = cache.keys_[layer];
   std::vector<float>& values = cache.values_[layer];
-  keys.resize(static_cast<size_t>(p0 + n) * kv_width);
-  values.resize(static_cast<size_t>(p0 + n) * kv_width);
-  float* new_k = keys.data() + static_cast<size_t>(p0) * kv_width;
+  float* new_k = Scratch(ws.new_k, new_kv);
+  float* new_v = Scratch(ws.new_v, new_kv);
+  if (!cache.kv_f16_) {
+    keys.resize(static_cast<size_t>(p0 + n) * kv_width);
+    values.resize(static_cast<size_t>(p0 + n) * kv_width);
+    new_k = keys.data() + static_cast<size_t>(p0) * kv_width;
+    new_v = values.data() + static_cast<size_t>(p0) * kv_width;
+  }
   const WeightMatrix* qkv[] = {&l.q_proj.weight, &l.k_proj.weight, &l.v_proj.weight};
-  float* qkv_out[] = {q, new_k, values.data() + static_cast<size_t>(p0) * kv_width};
+  float* qkv_out[] = {q, new_k, new_v};
   WeightMatrix::MatMulTMany(qkv, x, n, qkv_out);
   for (int t = 0; t < n; ++t) {
     for (int h = 0; h < heads; ++h) {
@@ -202,6 +233,13 @@ void Lfm2Model::AttentionBlock(int layer, const float* x, int n, Lfm2Cache& cach
       rope::ApplyNeox(kh, hd, p0 + t, inv_freq_.data());
     }
   }
+  if (cache.kv_f16_) {
+    AppendF16(new_k, new_kv, cache.keys16_[layer]);
+    AppendF16(new_v, new_kv, cache.values16_[layer]);
+  }
+  const uint16_t* keys16 = cache.keys16_[layer].data();
+  const uint16_t* values16 = cache.values16_[layer].data();
+  const rope::AttendF16Fn attend_f16 = rope::SelectAttendF16(hd);
   float* ctx = Scratch(ws.ctx, static_cast<size_t>(n) * q_width);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 #pragma omp parallel if (static_cast <long>(n) * (p0 + n) * heads > 32768)
@@ -212,8 +250,14 @@ void Lfm2Model::AttentionBlock(int layer, const float* x, int n, Lfm2Cache& cach
       for (int t = 0; t < n; ++t) {
         const int kvh = h / group, visible = p0 + t + 1;
         const float* qh = q + static_cast<size_t>(t) * q_width + h * hd;
-        rope::AttendOne(qh, keys.data() + kvh * hd, values.data() + kvh * hd, kv_width, visible, hd,
-                        scale, scores.data(), ctx + static_cast<size_t>(t) * q_width + h * hd);
+        float* ctx_h = ctx + static_cast<size_t>(t) * q_width + h * hd;
+        if (cache.kv_f16_) {
+          attend_f16(qh, keys16 + kvh * hd, values16 + kvh * hd, kv_width, visible, hd, scale,
+                     scores.data(), ctx_h);
+        } else {
+          rope::AttendOne(qh, keys.data() + kvh * hd, values.data() + kvh * hd, kv_width, visible,
+                          hd, scale, scores.data(), ctx_h);
+        }
       }
     }
   }

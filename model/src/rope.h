@@ -1,6 +1,8 @@
 // Rotary embeddings and single-query attention shared by the backbone and the depthformer.
 #pragma once
 
+#include <cstdint>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -69,5 +71,18 @@ inline void AttendOne(const float* q, const float* keys, const float* values, in
     for (int i = 0; i < dim; ++i) out[i] += p * v[i];
   }
 }
+
+// The same attention over a cache of f16 bits. Both implementations sum each dot product in 16
+// interleaved lanes (lane = dimension mod 16) and then the lanes in order, and accumulate the
+// weighted values position by position with fused multiply-adds, so they agree bit for bit. The
+// AVX-512 one needs dim % 16 == 0.
+void AttendOneF16Portable(const float* q, const uint16_t* keys, const uint16_t* values, int stride,
+                          int visible, int dim, float scale, float* scores, float* out);
+void AttendOneF16Avx512(const float* q, const uint16_t* keys, const uint16_t* values, int stride,
+                        int visible, int dim, float scale, float* scores, float* out);
+using AttendF16Fn = void (*)(const float*, const uint16_t*, const uint16_t*, int, int, int, float,
+                             float*, float*);
+// The AVX-512 one when the default kernel is AVX-512 and dim allows it, else the portable one.
+AttendF16Fn SelectAttendF16(int dim);
 
 }  // namespace eddy::rope

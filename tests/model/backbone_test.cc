@@ -193,6 +193,29 @@ TEST(Backbone, Bf16WeightsAgreeToBf16Precision) {
   fs::remove_all(dir);
 }
 
+TEST(Backbone, F16KvCacheAgreesToF16Precision) {
+  const Fixture& f = Model();
+  Lfm2Options opt;
+  opt.kv_cache = "f16";
+  auto lfm16 = Lfm2Model::Load(f.st, f.config.lfm, opt);
+  const std::vector<int> ids = PromptIds(40);
+  Lfm2Cache c32 = f.lfm->NewCache(), c16 = lfm16->NewCache();
+  // Prefill, then single steps that read the cache back.
+  std::vector<float> h32 = f.lfm->Forward(f.lfm->EmbedText({ids.begin(), ids.end() - 8}), c32);
+  std::vector<float> h16 = lfm16->Forward(lfm16->EmbedText({ids.begin(), ids.end() - 8}), c16);
+  double max_ref = 0, max_diff = 0;
+  for (size_t i = ids.size() - 8; i < ids.size(); ++i) {
+    h32 = f.lfm->Forward(f.lfm->EmbedText({ids[i]}), c32);
+    h16 = lfm16->Forward(lfm16->EmbedText({ids[i]}), c16);
+    for (float v : h32) max_ref = std::max(max_ref, double(std::fabs(v)));
+    max_diff = std::max(max_diff, MaxAbsDiff(h16, h32));
+  }
+  EXPECT_LE(max_diff, 5e-3 * max_ref);  // f16 keeps 11 significant bits
+  EXPECT_GT(max_diff, 0.0);             // the f16 cache really ran
+  opt.kv_cache = "f8";
+  EXPECT_THROW(Lfm2Model::Load(f.st, f.config.lfm, opt), ModelError);
+}
+
 TEST(Backbone, Bf16RopeOptionChangesResultsSlightly) {
   const Fixture& f = Model();
   Lfm2Options opt;

@@ -21,6 +21,10 @@ struct Lfm2Options {
   bool bf16_rope_inv_freq = false;
   // "native" (view the checkpoint's f32/bf16 in place), "f32", "bf16", "q8" or "q4".
   std::string weight_format = "native";
+  // Attention keys and values kept as f16 (half the memory and bandwidth of long contexts) or
+  // float32. "auto": f16 with the reduced-precision weight formats (bf16, q8, q4), float32 with
+  // float32 weights so that the exact path stays exact.
+  std::string kv_cache = "auto";  // auto | f16 | f32
 };
 
 // Per-sequence state: for every attention layer the post-norm, post-RoPE keys and values of all
@@ -38,8 +42,11 @@ class Lfm2Cache {
   friend class Lfm2Model;
   int position_ = 0;
   int kv_width_ = 0;                           // kv_heads * head_dim
+  bool kv_f16_ = false;                        // keys/values in keys16_/values16_ instead
   std::vector<std::vector<float>> keys_;       // per layer [position, kv_width] (empty for conv)
   std::vector<std::vector<float>> values_;     // idem
+  std::vector<std::vector<uint16_t>> keys16_;  // the same as f16 bits
+  std::vector<std::vector<uint16_t>> values16_;
   std::vector<std::vector<float>> conv_tail_;  // per layer [L-1, hidden] (empty for attention)
 };
 
@@ -88,6 +95,7 @@ class Lfm2Model {
   std::shared_ptr<const SafeTensors> st_;
   std::unique_ptr<const Weights> w_;
   std::vector<float> inv_freq_;  // [head_dim / 2]
+  bool kv_f16_ = false;
 };
 
 // Sums `codes.size()` rows of the audio embedding table audio_embedding.embedding.weight

@@ -1,0 +1,94 @@
+// Attention over an f16 key/value cache (see rope.h).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "quant.h"
+#include "rope.h"
+
+namespace eddy::rope {
+
+namespace {
+
+// Attention of one query over `visible` cached positions whose keys and values are f16, with the
+// cache rows widened on the fly. Both versions sum a dot product in 16 interleaved lanes (lane
+// i mod 16), then the lanes in order, and accumulate the weighted values position by position
+// with fused multiply-adds, so they agree bit for bit.
+constexpr int kAttendLanes = 16;
+
+float SumLanes(const float* lanes) {
+  float sum = 0.0f;
+  for (int l = 0; l < kAttendLanes; ++l) sum += lanes[l];
+  return sum;
+}
+
+// Softmax of scores[0, visible) in place.
+void Softmax(float* scores, int visible) {
+  float max_score = -INFINITY;
+  for (int j = 0; j < visible; ++j) max_score = std::max(max_score, scores[j]);
+  float sum = 0.0f;
+  for (int j = 0; j < visible; ++j) {
+    scores[j] = std::exp(scores[j] - max_score);
+    sum += scores[j];
+  }
+  const float inv = 1.0f / sum;
+  for (int j = 0; j < visible; ++j) scores[j] *= inv;
+}
+
+}  // namespace
+
+void AttendOneF16Portable(const float* q, const uint16_t* keys, const uint16_t* values, int stride,
+                          int visible, int dim, float scale, float* scores, float* out) {
+  for (int j = 0; j < visible; ++j) {
+    const uint16_t* k = keys + static_cast<size_t>(j) * stride;
+    float lanes[kAttendLanes] = {};
+    for (int i = 0; i < dim; ++i) {
+      lanes[i % kAttendLanes] = std::fma(q[i], quant::HalfToFloat(k[i]), lanes[i % kAttendLanes]);
+    }
+    scores[j] = SumLanes(lanes) * scale;
+  }
+  Softmax(scores, visible);
+  for (int i = 0; i < dim; ++i) out[i] = 0.0f;
+  for (int j = 0; j < visible; ++j) {
+    const uint16_t* v = values + static_cast<size_t>(j) * stride;
+    for (int i = 0; i < dim; ++i) out[i] = std::fma(scores[j], quant::HalfToFloat(v[i]), out[i]);
+  }
+}
+
+// dim must be a multiple of 16.
+__attribute__((target("avx512f,f16c"))) void AttendOneF16Avx512(const float* q,
+                                                                const uint16_t* keys,
+                                                                const uint16_t* values, int stride,
+                                                                int visible, int dim, float scale,
+                                                                float* scores, float* out) {
+  for (int j = 0; j < visible; ++j) {
+    const uint16_t* k = keys + static_cast<size_t>(j) * stride;
+    __m512 acc = _mm512_setzero_ps();
+    for (int i = 0; i < dim; i += kAttendLanes) {
+      const __m512 kf =
+          _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + i)));
+      acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), kf, acc);
+    }
+    float lanes[kAttendLanes];
+    _mm512_storeu_ps(lanes, acc);
+    scores[j] = SumLanes(lanes) * scale;
+  }
+  Softmax(scores, visible);
+  for (int i = 0; i < dim; i += kAttendLanes) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int j = 0; j < visible; ++j) {
+      const uint16_t* v = values + static_cast<size_t>(j) * stride + i;
+      const __m512 vf = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v)));
+      acc = _mm512_fmadd_ps(_mm512_set1_ps(scores[j]), vf, acc);
+    }
+    _mm512_storeu_ps(out + i, acc);
+  }
+}
+
+AttendF16Fn SelectAttendF16(int dim) {
+  const bool simd = quant::BestKernel() == quant::Kernel::kAvx512Vnni && dim % 16 == 0;
+  return simd ? AttendOneF16Avx512 : AttendOneF16Portable;
+}
+
+}  // namespace eddy::rope
