@@ -25,6 +25,7 @@ struct CaptionOptions {
   bool json = false;
   bool stats = false;
   int max_tokens = 128;
+  std::string quant = "native";
   int partial_interval_ms = 500;
 };
 
@@ -41,7 +42,9 @@ int RunCaption(const CaptionOptions& opts) {
   }
   SetComputeThreads(opts.model.threads);
   const auto dir = ResolveOrPullModel(opts.model);
-  const auto model = AudioModel::Load(dir);
+  AudioModelOptions model_options;
+  model_options.weight_format = opts.quant;
+  const auto model = AudioModel::Load(dir, model_options);
   const auto tokenizer = Tokenizer::Load(dir / "tokenizer.json");
   ModelTranscriberOptions transcriber_options;
   transcriber_options.max_tokens = opts.max_tokens;
@@ -107,6 +110,9 @@ EDDY_COMMAND("caption", "Live captions: partial and final text, SRT/VTT, JSON ev
                cmd.add_flag("--json", opts->json,
                             "one JSON event per line (schema: docs/caption-events.md)");
                cmd.add_flag("--stats", opts->stats, "print real-time factor and latencies");
+               cmd.add_option("--quant", opts->quant, "weight format: native, f32, bf16, q8, q4")
+                   ->check(CLI::IsMember({"native", "f32", "bf16", "q8", "q4"}))
+                   ->capture_default_str();
                cmd.add_option("--max-tokens", opts->max_tokens, "text tokens per segment at most")
                    ->check(CLI::PositiveNumber)
                    ->capture_default_str();

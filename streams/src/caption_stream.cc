@@ -124,6 +124,7 @@ void CaptionStream::reset() {
   partial_interval_count_ = 0;
   latency_sum_ = 0.0;
   decode_sum_ = 0.0;
+  speculation_ = Speculation{};
 }
 
 std::vector<CaptionEvent> CaptionStream::TakeEvents() {
@@ -154,6 +155,7 @@ void CaptionStream::Handle(const std::vector<SegmentEvent>& events) {
             e.last_voiced_end_sample > last_partial_voiced_end_) {
           EmitPartial(e);
         }
+        if (config_.speculative_final) SpeculateFinal(e);
         break;
       case SegmentEventKind::kCompleted:
         BeginSegmentIfNew(e.start_sample);
@@ -201,6 +203,18 @@ void CaptionStream::EmitPartial(const SegmentEvent& e) {
   events_.push_back(std::move(ev));
 }
 
+void CaptionStream::SpeculateFinal(const SegmentEvent& e) {
+  const int64_t frame =
+      static_cast<int64_t>(config_.segmenter.frame_ms) * kCaptionSampleRate / 1000;
+  const int64_t padding = (config_.segmenter.post_padding_ms + config_.segmenter.frame_ms - 1) /
+                          config_.segmenter.frame_ms * frame;
+  const int64_t final_end = e.last_voiced_end_sample + padding;
+  if (e.end_sample != final_end) return;  // speech still going, or already speculated
+  speculation_.start = e.start_sample;
+  speculation_.end = final_end;
+  speculation_.text = TimedTranscribe(e.start_sample, final_end, true, speculation_.seconds);
+}
+
 void CaptionStream::EmitFinal(const SegmentEvent& e) {
   double seconds = 0.0;
   CaptionEvent ev;
@@ -208,11 +222,20 @@ void CaptionStream::EmitFinal(const SegmentEvent& e) {
   ev.id = next_id_++;
   ev.start = Seconds(e.start_sample);
   ev.end = Seconds(e.end_sample);
-  ev.text = TimedTranscribe(e.start_sample, e.end_sample, true, seconds);
-  ev.stable = ev.text;
   const double waited =
       Seconds(std::max<int64_t>(0, e.decided_at_sample - e.last_voiced_end_sample));
-  const double latency = waited + seconds;
+  double latency = 0.0;
+  if (speculation_.start == e.start_sample && speculation_.end == e.end_sample) {
+    // Decoded when the padding was in; ready then plus its decode time, shown at the endpoint.
+    ev.text = speculation_.text;
+    seconds = speculation_.seconds;
+    latency = std::max(waited, Seconds(e.end_sample - e.last_voiced_end_sample) + seconds);
+  } else {
+    ev.text = TimedTranscribe(e.start_sample, e.end_sample, true, seconds);
+    latency = waited + seconds;
+  }
+  speculation_ = Speculation{};
+  ev.stable = ev.text;
   ++stats_.finals;
   latency_sum_ += latency;
   decode_sum_ += seconds;

@@ -214,9 +214,16 @@ TEST(CaptionStream, FinalsNeverReopenAndIdsIncrease) {
   EXPECT_EQ(run.events.back().type, CaptionEventType::kFinal);
 }
 
+// One transcription per event, in order (no final decoded ahead of its endpoint).
+CaptionConfig OneCallPerEvent() {
+  CaptionConfig config;
+  config.speculative_final = false;
+  return config;
+}
+
 TEST(CaptionStream, TimesAreExactFromSampleCounts) {
   const Synth s = Utterances();
-  const CaptionRun run = Caption(s.signal(), 1000);
+  const CaptionRun run = Caption(s.signal(), 1000, OneCallPerEvent());
   size_t call = 0;
   for (const CaptionEvent& e : run.events) {
     ASSERT_LT(call, run.calls.size());
@@ -305,9 +312,32 @@ TEST(CaptionStream, InputFinishedClosesTheOpenSegment) {
   EXPECT_NEAR(finals[0].end, double(signal.size()) / kRate, 0.01);
 }
 
+TEST(CaptionStream, SpeculativeFinalsAreTheSameFinalsSooner) {
+  const Synth s = Utterances();
+  const CaptionRun plain = Caption(s.signal(), 480, OneCallPerEvent());
+  const CaptionRun ahead = Caption(s.signal(), 480);
+  const auto a = Finals(plain.events), b = Finals(ahead.events);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].start, b[i].start);
+    EXPECT_EQ(a[i].end, b[i].end);
+    EXPECT_EQ(a[i].text, b[i].text);
+  }
+  // Each endpointed final was decoded once the post-padding was in, not after the whole
+  // trailing silence; the partials are untouched.
+  EXPECT_EQ(plain.events.size(), ahead.events.size());
+  const SegmenterConfig seg;
+  EXPECT_NEAR(plain.stats.final_latency_mean_s - plain.stats.final_decode_mean_s,
+              seg.trailing_silence_ms / 1000.0, 1e-9);
+  EXPECT_LE(ahead.stats.final_latency_mean_s,
+            std::max(seg.trailing_silence_ms, seg.post_padding_ms) / 1000.0 +
+                ahead.stats.final_decode_mean_s + 1e-9);
+  EXPECT_LT(ahead.stats.final_latency_mean_s, plain.stats.final_latency_mean_s);
+}
+
 TEST(CaptionStream, StatsCountAudioLatencyAndDrops) {
   const Synth s = Utterances();
-  CaptionConfig config;
+  CaptionConfig config = OneCallPerEvent();
   FakeTranscriber transcriber;
   CaptionStream stream(config, transcriber);
   stream.AcceptWaveform(s.signal().data(), s.signal().size(), kRate);

@@ -41,6 +41,12 @@ struct CaptionConfig {
   SegmenterConfig segmenter;
   int partial_interval_ms = 500;  // new audio between partial re-transcriptions; 0 disables
   int stability_hypotheses = 2;   // consecutive hypotheses that must agree on a stable prefix
+  // Once the post-padding after the last voiced frame is in, the final's audio is known unless
+  // speech resumes: transcribe it then, during the rest of the trailing silence, and reuse the
+  // text if the endpoint confirms that range. Finals are the same either way; they only arrive
+  // sooner, at the cost of a wasted decode when a pause turns out to be shorter than the
+  // endpoint silence.
+  bool speculative_final = true;
 
   // Throws std::invalid_argument naming the first bad field.
   void Validate() const;
@@ -119,6 +125,14 @@ class CaptionStream {
   int64_t partial_interval_count_ = 0;
   double latency_sum_ = 0.0;
   double decode_sum_ = 0.0;
+
+  void SpeculateFinal(const SegmentEvent& e);
+  struct Speculation {
+    int64_t start = -1, end = -1;  // the final range transcribed ahead of the endpoint
+    std::string text;
+    double seconds = 0.0;  // its decode wall time
+  };
+  Speculation speculation_;
 };
 
 // The longest prefix that all hypotheses share and that ends on a word boundary in every one of
