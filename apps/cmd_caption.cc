@@ -27,6 +27,7 @@ struct CaptionOptions {
   int max_tokens = 128;
   std::string quant = "native";
   int partial_interval_ms = 500;
+  double partial_budget = 0.5;
 };
 
 void WriteText(const std::string& path, const std::string& text) {
@@ -51,6 +52,8 @@ int RunCaption(const CaptionOptions& opts) {
   ModelTranscriber transcriber(model, tokenizer, transcriber_options);
   CaptionConfig config;
   config.partial_interval_ms = opts.partial_interval_ms;
+  // A live source must never fall behind; a file run as fast as possible stays reproducible.
+  if (opts.realtime) config.partial_compute_budget = opts.partial_budget;
   config.Validate();
   CaptionStream stream(config, transcriber);
 
@@ -119,6 +122,10 @@ EDDY_COMMAND("caption", "Live captions: partial and final text, SRT/VTT, JSON ev
                cmd.add_option("--partial-interval-ms", opts->partial_interval_ms,
                               "new audio between partial results (0 = finals only)")
                    ->check(CLI::NonNegativeNumber)
+                   ->capture_default_str();
+               cmd.add_option("--partial-budget", opts->partial_budget,
+                              "live input: largest share of time spent on partials")
+                   ->check(CLI::Range(0.0, 0.99))
                    ->capture_default_str();
                return [opts] { return RunCaption(*opts); };
              });

@@ -64,6 +64,9 @@ void CaptionConfig::Validate() const {
     throw std::invalid_argument(
         "CaptionConfig.partial_interval_ms: must be 0 (off) or at least segmenter.frame_ms");
   }
+  if (!(partial_compute_budget >= 0.0 && partial_compute_budget < 1.0)) {
+    throw std::invalid_argument("CaptionConfig.partial_compute_budget: must be in [0, 1)");
+  }
   if (stability_hypotheses < 1) {
     throw std::invalid_argument("CaptionConfig.stability_hypotheses: must be at least 1");
   }
@@ -125,6 +128,7 @@ void CaptionStream::reset() {
   latency_sum_ = 0.0;
   decode_sum_ = 0.0;
   speculation_ = Speculation{};
+  last_partial_seconds_ = 0.0;
 }
 
 std::vector<CaptionEvent> CaptionStream::TakeEvents() {
@@ -152,7 +156,7 @@ void CaptionStream::Handle(const std::vector<SegmentEvent>& events) {
         BeginSegmentIfNew(e.start_sample);
         // Partials only while speech continues: trailing silence adds nothing to re-decode.
         if (interval > 0 && e.end_sample - last_partial_end_ >= interval &&
-            e.last_voiced_end_sample > last_partial_voiced_end_) {
+            e.last_voiced_end_sample > last_partial_voiced_end_ && PartialBudgetAllows()) {
           EmitPartial(e);
         }
         if (config_.speculative_final) SpeculateFinal(e);
@@ -177,6 +181,14 @@ std::string CaptionStream::TimedTranscribe(int64_t begin, int64_t end, bool is_f
   return text;
 }
 
+bool CaptionStream::PartialBudgetAllows() const {
+  const double budget = config_.partial_compute_budget;
+  if (budget <= 0.0 || last_partial_seconds_ <= 0.0) return true;
+  const double rest =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - last_partial_done_).count();
+  return rest >= last_partial_seconds_ * (1.0 - budget) / budget;
+}
+
 void CaptionStream::EmitPartial(const SegmentEvent& e) {
   double seconds = 0.0;
   CaptionEvent ev;
@@ -185,6 +197,8 @@ void CaptionStream::EmitPartial(const SegmentEvent& e) {
   ev.start = Seconds(e.start_sample);
   ev.end = Seconds(e.end_sample);
   ev.text = TimedTranscribe(e.start_sample, e.end_sample, false, seconds);
+  last_partial_seconds_ = seconds;
+  last_partial_done_ = std::chrono::steady_clock::now();
   hypotheses_.push_back(ev.text);
   const size_t k = static_cast<size_t>(config_.stability_hypotheses);
   if (hypotheses_.size() > k) hypotheses_.erase(hypotheses_.begin());

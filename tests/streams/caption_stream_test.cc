@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+
+#include <thread>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -333,6 +337,50 @@ TEST(CaptionStream, SpeculativeFinalsAreTheSameFinalsSooner) {
             std::max(seg.trailing_silence_ms, seg.post_padding_ms) / 1000.0 +
                 ahead.stats.final_decode_mean_s + 1e-9);
   EXPECT_LT(ahead.stats.final_latency_mean_s, plain.stats.final_latency_mean_s);
+}
+
+// A transcriber that takes real time, fed by a source much faster than real time: with a budget
+// the partials stop taking more than their share of the wall time.
+class SlowTranscriber : public SegmentTranscriber {
+ public:
+  std::string Transcribe(std::span<const float> audio, bool is_final) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    partials += !is_final;
+    return std::to_string(audio.size());
+  }
+  int partials = 0;
+};
+
+TEST(CaptionStream, PartialBudgetBoundsTheirShareOfWallTime) {
+  Synth s;
+  s.Gap(0.3).Speech(6.0).Gap(1.0);
+  const auto run = [&](double budget) {
+    CaptionConfig config;
+    config.partial_interval_ms = 100;
+    config.partial_compute_budget = budget;
+    config.Validate();
+    SlowTranscriber transcriber;
+    CaptionStream stream(config, transcriber);
+    const auto t0 = std::chrono::steady_clock::now();
+    // 20 ms of audio every 4 ms of wall time: five times faster than real time.
+    for (size_t pos = 0; pos < s.signal().size(); pos += 320) {
+      stream.AcceptWaveform(s.signal().data() + pos, std::min<size_t>(320, s.size() - pos), kRate);
+      std::this_thread::sleep_until(t0 + std::chrono::milliseconds(4 * (pos / 320 + 1)));
+    }
+    stream.InputFinished();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return std::pair{transcriber.partials, 0.020 * transcriber.partials / wall};
+  };
+  const auto [unlimited, unlimited_share] = run(0.0);
+  const auto [limited, limited_share] = run(0.25);
+  EXPECT_GT(unlimited_share, 0.5);  // without a budget the partials take most of the time
+  EXPECT_LT(limited_share, 0.35);   // 0.25 plus scheduling slack
+  EXPECT_GT(limited, 2);            // but they still come
+  EXPECT_LT(limited, unlimited);
+  CaptionConfig bad;
+  bad.partial_compute_budget = 1.0;
+  EXPECT_THROW(bad.Validate(), std::invalid_argument);
 }
 
 TEST(CaptionStream, StatsCountAudioLatencyAndDrops) {

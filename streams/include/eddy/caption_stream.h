@@ -4,6 +4,7 @@
 // plugs in through SegmentTranscriber. Event schema: docs/caption-events.md.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -47,6 +48,11 @@ struct CaptionConfig {
   // sooner, at the cost of a wasted decode when a pause turns out to be shorter than the
   // endpoint silence.
   bool speculative_final = true;
+  // Live sources: the largest share of wall time partial decodes may take (0 = no limit). After a
+  // partial that took t seconds, the next one waits until t * (1 - budget) / budget seconds have
+  // passed, so that re-decoding never makes the stream fall behind its source. This makes the
+  // partials depend on timing; leave it 0 for reproducible runs.
+  double partial_compute_budget = 0.0;
 
   // Throws std::invalid_argument naming the first bad field.
   void Validate() const;
@@ -127,6 +133,9 @@ class CaptionStream {
   double decode_sum_ = 0.0;
 
   void SpeculateFinal(const SegmentEvent& e);
+  bool PartialBudgetAllows() const;
+  std::chrono::steady_clock::time_point last_partial_done_{};
+  double last_partial_seconds_ = 0.0;
   struct Speculation {
     int64_t start = -1, end = -1;  // the final range transcribed ahead of the endpoint
     std::string text;
