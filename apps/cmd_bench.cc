@@ -21,7 +21,6 @@ namespace {
 
 struct BenchOptions {
   ModelOptions model;
-  std::string quant = "q8";
   bool json = false;
   int decode_tokens = 32;
   int audio_frames = 16;
@@ -113,9 +112,10 @@ double EncoderRealTimeFactor(const AudioModel& model, int seconds) {
 }
 
 // Median ms per streaming frame on one thread (the decoder runs beside the LM in a live stream).
-double MimiFrameMs(const std::filesystem::path& dir, int frames, int threads) {
+double MimiFrameMs(const std::filesystem::path& dir, const std::string& quant, int frames,
+                   int threads) {
   SetComputeThreads(1);
-  const auto decoder = MimiDecoder::LoadFromModelDir(dir, MimiWeightFormat::kBF16Streamed);
+  const auto decoder = MimiDecoder::LoadFromModelDir(dir, MimiFormatFor(quant));
   MimiDecoderStream stream(decoder);
   std::mt19937 rng(1);
   std::uniform_int_distribution<int> code(0, decoder->config().bins - 1);
@@ -139,13 +139,13 @@ int RunBench(const BenchOptions& opts) {
   const int threads = ComputeThreads();
   nlohmann::ordered_json r;
   r["model"] = dir.string();
-  r["quant"] = opts.quant;
+  r["quant"] = opts.model.quant;
   r["threads"] = threads;
   r["kernel"] = QuantKernelName();
 
   Progress("loading");
   AudioModelOptions model_options;
-  model_options.weight_format = opts.quant;
+  model_options.weight_format = opts.model.quant;
   auto t0 = Clock::now();
   const auto model = AudioModel::Load(dir, model_options);
   r["load_s"] = SecondsSince(t0);
@@ -169,7 +169,7 @@ int RunBench(const BenchOptions& opts) {
 
   if (std::filesystem::exists(dir / kMimiWeightsFile)) {
     Progress("mimi");
-    r["mimi_frame_ms"] = MimiFrameMs(dir, opts.mimi_frames, threads);
+    r["mimi_frame_ms"] = MimiFrameMs(dir, opts.model.quant, opts.mimi_frames, threads);
     r["mimi_threads"] = 1;
   } else {
     r["mimi_frame_ms"] = nullptr;  // no Mimi checkpoint in this directory
@@ -183,7 +183,7 @@ int RunBench(const BenchOptions& opts) {
     return r[key].is_null() ? std::string("n/a") : nlohmann::json(r[key]).dump();
   };
   std::printf("eddy bench: %s\n  weights %s, %d threads, kernel %s\n", dir.string().c_str(),
-              opts.quant.c_str(), threads, QuantKernelName());
+              opts.model.quant.c_str(), threads, QuantKernelName());
   std::printf("  %-34s %10.2f s\n", "load", r["load_s"].get<double>());
   std::printf("  %-34s %10.1f tok/s\n", "prefill, 64 tokens", r["prefill64_tok_s"].get<double>());
   std::printf("  %-34s %10.1f tok/s\n", "prefill, 256 tokens", r["prefill256_tok_s"].get<double>());
@@ -202,10 +202,8 @@ int RunBench(const BenchOptions& opts) {
 EDDY_COMMAND("bench", "Measure load time, prefill/decode speed, audio frames, encoder and Mimi",
              [](CLI::App& cmd) -> std::function<int()> {
                auto opts = std::make_shared<BenchOptions>();
+               opts->model.quant = "q8";
                AddModelOptions(cmd, opts->model);
-               cmd.add_option("--quant", opts->quant, "weight format: native, f32, bf16, q8, q4")
-                   ->check(CLI::IsMember({"native", "f32", "bf16", "q8", "q4"}))
-                   ->capture_default_str();
                cmd.add_flag("--json", opts->json, "print one JSON object instead of a table");
                cmd.add_option("--decode-tokens", opts->decode_tokens, "text steps to time")
                    ->check(CLI::PositiveNumber)

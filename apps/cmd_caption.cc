@@ -25,7 +25,6 @@ struct CaptionOptions {
   bool json = false;
   bool stats = false;
   int max_tokens = 128;
-  std::string quant = "native";
   int partial_interval_ms = 500;
   double partial_budget = 0.5;
 };
@@ -44,7 +43,7 @@ int RunCaption(const CaptionOptions& opts) {
   SetComputeThreads(opts.model.threads);
   const auto dir = ResolveOrPullModel(opts.model);
   AudioModelOptions model_options;
-  model_options.weight_format = opts.quant;
+  model_options.weight_format = opts.model.quant;
   const auto model = AudioModel::Load(dir, model_options);
   const auto tokenizer = Tokenizer::Load(dir / "tokenizer.json");
   ModelTranscriberOptions transcriber_options;
@@ -113,9 +112,6 @@ EDDY_COMMAND("caption", "Live captions: partial and final text, SRT/VTT, JSON ev
                cmd.add_flag("--json", opts->json,
                             "one JSON event per line (schema: docs/caption-events.md)");
                cmd.add_flag("--stats", opts->stats, "print real-time factor and latencies");
-               cmd.add_option("--quant", opts->quant, "weight format: native, f32, bf16, q8, q4")
-                   ->check(CLI::IsMember({"native", "f32", "bf16", "q8", "q4"}))
-                   ->capture_default_str();
                cmd.add_option("--max-tokens", opts->max_tokens, "text tokens per segment at most")
                    ->check(CLI::PositiveNumber)
                    ->capture_default_str();

@@ -41,9 +41,11 @@ SamplingParams Params(float temperature, int top_k) {
 int RunSpeech(Task task, const SpeechOptions& opts) {
   SetComputeThreads(opts.model.threads);
   const auto dir = ResolveOrPullModel(opts.model);
-  const auto model = AudioModel::Load(dir);
+  AudioModelOptions model_options;
+  model_options.weight_format = opts.model.quant;
+  const auto model = AudioModel::Load(dir, model_options);
   const auto tokenizer = Tokenizer::Load(dir / "tokenizer.json");
-  const auto mimi = MimiDecoder::LoadFromModelDir(dir);
+  const auto mimi = MimiDecoder::LoadFromModelDir(dir, MimiFormatFor(opts.model.quant));
   const GenerationTokens tokens{
       tokenizer.RequireTokenId("<|im_end|>"), tokenizer.RequireTokenId("<|audio_start|>"),
       tokenizer.RequireTokenId("<|text_end|>"), AudioModelConfig::kEndOfAudio};

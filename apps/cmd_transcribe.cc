@@ -22,7 +22,6 @@ struct TranscribeOptions {
   std::string system = "Perform ASR.";
   int max_tokens = 512;
   bool json = false;
-  std::string quant = "native";
 };
 
 // Text mode already streams the words; with --json long files get a progress line instead.
@@ -37,7 +36,7 @@ int RunTranscribe(const TranscribeOptions& opts) {
   SetComputeThreads(opts.model.threads);
   const auto dir = ResolveOrPullModel(opts.model);
   AudioModelOptions model_options;
-  model_options.weight_format = opts.quant;
+  model_options.weight_format = opts.model.quant;
   const auto model = AudioModel::Load(dir, model_options);
   const auto tokenizer = Tokenizer::Load(dir / "tokenizer.json");
   const MelFrontend mel(model->config().preprocessor);
@@ -129,9 +128,6 @@ EDDY_COMMAND("transcribe", "Transcribe audio files (WAV) to text",
                cmd.add_option("--system", opts->system, "system prompt")->capture_default_str();
                cmd.add_option("--max-tokens", opts->max_tokens, "stop after this many tokens")
                    ->check(CLI::PositiveNumber)
-                   ->capture_default_str();
-               cmd.add_option("--quant", opts->quant, "weight format: native, f32, bf16, q8, q4")
-                   ->check(CLI::IsMember({"native", "f32", "bf16", "q8", "q4"}))
                    ->capture_default_str();
                cmd.add_flag("--json", opts->json, "one JSON object per file, with timings");
                return [opts] { return RunTranscribe(*opts); };

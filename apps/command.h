@@ -30,7 +30,8 @@ struct CommandRegistrar {
 // Options shared by the commands that load a model.
 struct ModelOptions {
   std::string model = "LiquidAI/LFM2-Audio-1.5B";
-  int threads = 0;  // 0 = one per physical core
+  int threads = 0;               // 0 = one per physical core
+  std::string quant = "native";  // weight format: native | f32 | bf16 | q8 | q4
 };
 void AddModelOptions(CLI::App& cmd, ModelOptions& opts);
 // The model directory for --model; a repo id missing from the local cache is downloaded first

@@ -20,6 +20,10 @@ void AddModelOptions(CLI::App& cmd, ModelOptions& opts) {
   cmd.add_option("-t,--threads", opts.threads, "compute threads (0 = one per physical core)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd.add_option("--quant", opts.quant,
+                 "weight format: native (as stored), f32, bf16, q8 or q4 (quantized at load)")
+      ->check(CLI::IsMember({"native", "f32", "bf16", "q8", "q4"}))
+      ->capture_default_str();
 }
 
 namespace {

@@ -1,7 +1,7 @@
 // bench_mimi: milliseconds per streaming frame (8 codes -> 1920 samples) of the full-size Mimi
-// decoder on one thread. Usage: bench_mimi [frames=200] [threads=1] [f32|bf16]. The checkpoint has
-// random weights with the real shapes; it is written to a temporary file and removed afterwards.
-// Prints numbers only; never passes or fails on time.
+// decoder on one thread. Usage: bench_mimi [frames=200] [threads=1] [f32|bf16|q8]. The checkpoint
+// has random weights with the real shapes; it is written to a temporary file and removed
+// afterwards. Prints numbers only; never passes or fails on time.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -24,9 +24,12 @@ int main(int argc, char** argv) {
   const auto path = std::filesystem::temp_directory_path() /
                     ("eddy_bench_mimi_" + std::to_string(std::random_device()()) + ".safetensors");
   eddy::test::WriteRandomMimi(path, config, 42);
-  const bool bf16 = argc > 3 && std::string(argv[3]) == "bf16";
-  const auto decoder = eddy::MimiDecoder::Load(
-      path, config, bf16 ? eddy::MimiWeightFormat::kBF16Streamed : eddy::MimiWeightFormat::kF32);
+  const std::string format = argc > 3 ? argv[3] : "f32";
+  const auto decoder =
+      eddy::MimiDecoder::Load(path, config,
+                              format == "bf16" ? eddy::MimiWeightFormat::kBF16Streamed
+                              : format == "q8" ? eddy::MimiWeightFormat::kQ8Streamed
+                                               : eddy::MimiWeightFormat::kF32);
   eddy::MimiDecoderStream stream(decoder);
 
   std::mt19937 rng(1);
@@ -58,7 +61,7 @@ int main(int argc, char** argv) {
   std::printf(
       "mimi streaming decode, full size, %s weights, %d thread(s), %d frames (%d samples "
       "each)\n",
-      bf16 ? "bf16-streamed" : "f32", threads, frames, config.samples_per_frame());
+      format.c_str(), threads, frames, config.samples_per_frame());
   std::printf("  first frame   %.3f ms\n", ms.front());
   std::printf("  mean          %.3f ms/frame (after 5 warm-up frames)\n", sum / warm.size());
   std::printf("  median        %.3f ms/frame\n", sorted[sorted.size() / 2]);

@@ -16,118 +16,16 @@
 namespace eddy {
 
 using ops::Mat;
+using ops::WeightFormat;
+using ops::WeightMatrix;
+
+MimiWeightFormat MimiFormatFor(const std::string& weight_format) {
+  if (weight_format == "bf16") return MimiWeightFormat::kBF16Streamed;
+  if (weight_format == "q8" || weight_format == "q4") return MimiWeightFormat::kQ8Streamed;
+  return MimiWeightFormat::kF32;
+}
 
 namespace {
-
-// A weight matrix [rows, cols]: float32 (viewed in the mapping when the file holds float32) or,
-// on request, bf16. Streaming steps multiply it by only a few activation rows, where a GEMM spends
-// its time packing the weights; those products stream each weight row once through a dot-product
-// kernel instead, so their cost is the weight bytes read per frame.
-class WeightMatrix {
- public:
-  static WeightMatrix FromOwned(std::vector<float> data, int rows, int cols) {
-    WeightMatrix m;
-    m.owned_ = std::move(data);
-    m.data_ = m.owned_.data();
-    m.rows_ = rows;
-    m.cols_ = cols;
-    return m;
-  }
-  static WeightMatrix Load(const SafeTensors& st, const std::string& name,
-                           const std::vector<int64_t>& shape) {
-    const TensorView& t = st.Get(name, shape);
-    WeightMatrix m;
-    m.rows_ = static_cast<int>(shape[0]);
-    m.cols_ = static_cast<int>(t.numel() / shape[0]);
-    if (t.dtype == DType::kF32) {
-      m.data_ = static_cast<const float*>(t.data);
-    } else {
-      m.owned_ = ToFloat32(t);
-      m.data_ = m.owned_.data();
-    }
-    return m;
-  }
-  // Rounds the weights to bf16 (halves the bytes a streaming step reads).
-  void ConvertToBf16() {
-    const size_t n = static_cast<size_t>(rows_) * cols_;
-    bf16_.resize(n);
-    for (size_t i = 0; i < n; ++i) bf16_[i] = FloatToBf16(data_[i]);
-    owned_.clear();
-    owned_.shrink_to_fit();
-    data_ = nullptr;
-  }
-  int rows() const { return rows_; }
-  int cols() const { return cols_; }
-
-  // y[n, rows] = x[n, cols] * W^T
-  void MatMulT(const float* x, int n, float* y) const {
-    if (n > kSmallBatch && bf16_.empty()) {
-      ops::ConstMatMap X(x, n, cols_);
-      ops::ConstMatMap W(data_, rows_, cols_);
-      ops::MatMap Y(y, n, rows_);
-      Y.noalias() = X * W.transpose();
-      return;
-    }
-    for (int t0 = 0; t0 < n; t0 += 4) {
-      const int m = std::min(4, n - t0);
-      const float* x0 = x + static_cast<size_t>(t0) * cols_;
-      float* y0 = y + static_cast<size_t>(t0) * rows_;
-      if (bf16_.empty()) {
-        Dispatch(data_, m, x0, y0);
-      } else {
-        Dispatch(bf16_.data(), m, x0, y0);
-      }
-    }
-  }
-
- private:
-  static constexpr int kSmallBatch = 8;
-
-  static float Widen(float v) { return v; }
-  static float Widen(uint16_t v) { return std::bit_cast<float>(static_cast<uint32_t>(v) << 16); }
-
-  template <typename W>
-  void Dispatch(const W* weights, int m, const float* x, float* y) const {
-    if (m == 4) {
-      Rows<4>(weights, x, y);
-    } else if (m == 3) {
-      Rows<3>(weights, x, y);
-    } else if (m == 2) {
-      Rows<2>(weights, x, y);
-    } else {
-      Rows<1>(weights, x, y);
-    }
-  }
-
-  template <int M, typename W>
-  void Rows(const W* weights, const float* x, float* y) const {
-    const int cols = cols_;
-    const float* x1 = x + (M > 1 ? cols : 0);
-    const float* x2 = x + (M > 2 ? 2 * cols : 0);
-    const float* x3 = x + (M > 3 ? 3 * cols : 0);
-    for (int r = 0; r < rows_; ++r) {
-      const W* w = weights + static_cast<size_t>(r) * cols;
-      float a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-#pragma omp simd reduction(+ : a0, a1, a2, a3)
-      for (int i = 0; i < cols; ++i) {
-        const float wi = Widen(w[i]);
-        a0 += wi * x[i];
-        if constexpr (M > 1) a1 += wi * x1[i];
-        if constexpr (M > 2) a2 += wi * x2[i];
-        if constexpr (M > 3) a3 += wi * x3[i];
-      }
-      y[r] = a0;
-      if constexpr (M > 1) y[rows_ + r] = a1;
-      if constexpr (M > 2) y[2 * rows_ + r] = a2;
-      if constexpr (M > 3) y[3 * rows_ + r] = a3;
-    }
-  }
-
-  const float* data_ = nullptr;
-  std::vector<float> owned_;
-  std::vector<uint16_t> bf16_;
-  int rows_ = 0, cols_ = 0;
-};
 
 constexpr float kLayerNormEps = 1e-5f;
 constexpr float kMinClusterUsage = 1e-5f;
@@ -567,9 +465,11 @@ std::shared_ptr<const MimiDecoder> MimiDecoder::Load(const std::filesystem::path
     w.codebooks_rest.push_back(LoadCodebook(
         st, q + "rvq_rest.vq.layers." + std::to_string(k) + "._codebook", c.bins, qdim));
   }
-  w.output_proj_first = WeightMatrix::Load(st, q + "rvq_first.output_proj.weight", {dim, qdim, 1});
+  w.output_proj_first = WeightMatrix::Load(st, q + "rvq_first.output_proj.weight", {dim, qdim, 1},
+                                           WeightFormat::kF32);
   if (c.num_codebooks_used > 1) {
-    w.output_proj_rest = WeightMatrix::Load(st, q + "rvq_rest.output_proj.weight", {dim, qdim, 1});
+    w.output_proj_rest = WeightMatrix::Load(st, q + "rvq_rest.output_proj.weight", {dim, qdim, 1},
+                                            WeightFormat::kF32);
   }
 
   const int stride = c.upsample_stride();
@@ -590,12 +490,12 @@ std::shared_ptr<const MimiDecoder> MimiDecoder::Load(const std::filesystem::path
     layer.layer_scale_2 = ops::LoadF32(st, p + "layer_scale_2.scale", {d});
     layer.in_proj = WeightMatrix::Load(
         st, FirstPresent(st, p + "self_attn.in_projs.0.weight", p + "self_attn.in_proj_weight"),
-        {3 * d, d});
+        {3 * d, d}, WeightFormat::kF32);
     layer.out_proj = WeightMatrix::Load(
         st, FirstPresent(st, p + "self_attn.out_projs.0.weight", p + "self_attn.out_proj.weight"),
-        {d, d});
-    layer.linear1 = WeightMatrix::Load(st, p + "linear1.weight", {ff, d});
-    layer.linear2 = WeightMatrix::Load(st, p + "linear2.weight", {d, ff});
+        {d, d}, WeightFormat::kF32);
+    layer.linear1 = WeightMatrix::Load(st, p + "linear1.weight", {ff, d}, WeightFormat::kF32);
+    layer.linear2 = WeightMatrix::Load(st, p + "linear2.weight", {d, ff}, WeightFormat::kF32);
     w.layers.push_back(std::move(layer));
   }
   const int hd = c.head_dim();
@@ -635,14 +535,18 @@ std::shared_ptr<const MimiDecoder> MimiDecoder::Load(const std::filesystem::path
   ++index;  // ELU
   w.last_conv =
       LoadConv(st, module(index) + "conv.conv", c.n_filters, c.channels, c.last_kernel_size, 1);
-  if (format == MimiWeightFormat::kBF16Streamed) {
+  if (format != MimiWeightFormat::kF32) {
+    const WeightFormat streamed =
+        format == MimiWeightFormat::kQ8Streamed ? WeightFormat::kQ8 : WeightFormat::kBF16;
     for (TransformerLayer& layer : w.layers) {
       for (WeightMatrix* m : {&layer.in_proj, &layer.out_proj, &layer.linear1, &layer.linear2}) {
-        m->ConvertToBf16();
+        *m = m->Converted(streamed);
       }
     }
-    w.first_conv.weight.ConvertToBf16();
-    w.stages.front().upsample.weight.ConvertToBf16();
+    // The convolutions stay bf16: their products are too small to gain from int8.
+    w.first_conv.weight = w.first_conv.weight.Converted(WeightFormat::kBF16);
+    w.stages.front().upsample.weight =
+        w.stages.front().upsample.weight.Converted(WeightFormat::kBF16);
   }
   return decoder;
 }

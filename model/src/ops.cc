@@ -246,6 +246,33 @@ void WeightMatrix::MatMulT(const float* x, int n, float* y) const {
   }
 }
 
+WeightMatrix WeightMatrix::Converted(WeightFormat format) const {
+  std::vector<float> values(static_cast<size_t>(rows_) * cols_);
+  for (int r = 0; r < rows_; ++r) Row(r, values.data() + static_cast<size_t>(r) * cols_);
+  WeightMatrix w;
+  w.rows_ = rows_;
+  w.cols_ = cols_;
+  switch (format) {
+    case WeightFormat::kNative:
+    case WeightFormat::kF32:
+      return FromOwned(std::move(values), rows_, cols_);
+    case WeightFormat::kBF16:
+      w.owned_bf16_.resize(values.size());
+      for (size_t i = 0; i < values.size(); ++i) w.owned_bf16_[i] = FloatToBf16(values[i]);
+      w.dtype_ = DType::kBF16;
+      w.data_ = w.owned_bf16_.data();
+      return w;
+    case WeightFormat::kQ8:
+    case WeightFormat::kQ4:
+      w.quantized_ =
+          std::make_shared<const quant::QuantizedMatrix>(quant::QuantizedMatrix::Quantize(
+              values.data(), rows_, cols_,
+              format == WeightFormat::kQ8 ? quant::Format::kQ8 : quant::Format::kQ4));
+      return w;
+  }
+  return w;
+}
+
 void WeightMatrix::MatMulTMany(std::span<const WeightMatrix* const> matrices, const float* x, int n,
                                std::span<float* const> ys) {
   const bool all_quantized = std::all_of(matrices.begin(), matrices.end(),

@@ -42,6 +42,8 @@ class WeightMatrix {
                            WeightFormat format = WeightFormat::kNative);
   // An owned float32 matrix (for weights computed at load time).
   static WeightMatrix FromOwned(std::vector<float> data, int rows, int cols);
+  // This matrix held in another format (bf16 rounding or block quantization of its values).
+  WeightMatrix Converted(WeightFormat format) const;
 
   int rows() const { return rows_; }
   int cols() const { return cols_; }

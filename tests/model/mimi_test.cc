@@ -193,6 +193,27 @@ TEST(Mimi, Bf16StreamedWeightsStayCloseToFloat32) {
   EXPECT_TRUE(test::WithinTolerance(s, 1e-5)) << test::Describe(s);
 }
 
+TEST(Mimi, Q8StreamedIsCloseToFloat32AndStreamsLikeItsBatch) {
+  TempDir dir;
+  const MimiConfig c = SmallConfig();
+  const fs::path file = dir.path() / "mimi.safetensors";
+  test::WriteRandomMimi(file, c, 9);
+  const auto exact = MimiDecoder::Load(file, c);
+  const auto quantized = MimiDecoder::Load(file, c, MimiWeightFormat::kQ8Streamed);
+  const int frames = 10;
+  const std::vector<int> codes = RandomCodes(c, frames, 5);
+  const std::vector<float> a = exact->Decode(codes, frames);
+  const std::vector<float> b = quantized->Decode(codes, frames);
+  const test::Diff d = test::Compare(b.data(), a.data(), a.size());
+  EXPECT_GT(d.max_abs, 0.0);
+  // int8 steps are 1/127 of each 32-weight block's largest magnitude: a few times bf16's error.
+  EXPECT_TRUE(test::WithinTolerance(d, 6e-2)) << test::Describe(d);
+  MimiDecoderStream stream(quantized, MimiDecoderStream::Window::kBatchEquivalent);
+  const std::vector<float> streamed = Stream(stream, codes, frames);
+  const test::Diff s = test::Compare(streamed.data(), b.data(), b.size());
+  EXPECT_TRUE(test::WithinTolerance(s, 1e-5)) << test::Describe(s);
+}
+
 TEST(Mimi, CheckpointShapesAreCheckedAgainstTheConfig) {
   TempDir dir;
   const MimiConfig c = SmallConfig();

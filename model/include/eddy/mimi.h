@@ -90,7 +90,11 @@ struct MimiIntermediates {
 // streaming frame multiplies by only a couple of rows, ~90% of the bytes read per frame) rounded
 // to bf16, halving the memory traffic that bounds a frame's time. Not bit-faithful to the
 // reference (waveform differences of order 1e-3); opt-in for speed.
-enum class MimiWeightFormat { kF32, kBF16Streamed };
+// kQ8Streamed: the same, with the decoder transformer's matrices block-quantized to int8 instead.
+enum class MimiWeightFormat { kF32, kBF16Streamed, kQ8Streamed };
+// The Mimi format that goes with the language model's weight format: exact for native/f32,
+// bf16-streamed for bf16, q8-streamed for q8 and q4.
+MimiWeightFormat MimiFormatFor(const std::string& weight_format);
 
 class MimiDecoder {
  public:
