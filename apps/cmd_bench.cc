@@ -26,7 +26,8 @@ struct BenchOptions {
   int audio_frames = 16;
   int encoder_seconds = 10;
   int mimi_frames = 60;
-  int repeats = 2;  // prefill is timed this many times, the best counts
+  int repeats = 2;         // prefill is timed this many times, the best counts
+  int accuracy_steps = 0;  // > 0: compare with the checkpoint's own precision over a decode
 };
 
 using Clock = std::chrono::steady_clock;
@@ -175,12 +176,29 @@ int RunBench(const BenchOptions& opts) {
     r["mimi_frame_ms"] = nullptr;  // no Mimi checkpoint in this directory
   }
 
+  if (opts.accuracy_steps > 0) {
+    Progress("accuracy against the checkpoint's precision");
+    AudioModelOptions native;
+    native.weight_format = "native";
+    const auto reference = AudioModel::Load(dir, native);
+    const LogitAgreement a =
+        CompareGreedyDecode(reference->backbone(), model->backbone(),
+                            lfm.EmbedText(PromptIds(64, lfm.vocab_size())), opts.accuracy_steps);
+    r["accuracy_steps"] = a.steps;
+    r["logit_rms_rel_err"] = a.rms_relative_error;
+    r["logit_max_rel_err"] = a.max_relative_error;
+    r["top1_agreement"] = a.top1;
+  }
+
   if (opts.json) {
     std::printf("%s\n", r.dump().c_str());
     return 0;
   }
   const auto num = [&](const char* key) {
-    return r[key].is_null() ? std::string("n/a") : nlohmann::json(r[key]).dump();
+    if (r[key].is_null()) return std::string("n/a");
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", r[key].get<double>());
+    return std::string(buf);
   };
   std::printf("eddy bench: %s\n  weights %s, %d threads, kernel %s\n", dir.string().c_str(),
               opts.model.quant.c_str(), threads, QuantKernelName());
@@ -196,6 +214,12 @@ int RunBench(const BenchOptions& opts) {
   std::printf("  %-34s %10.0f MiB\n", "weights in memory", r["weight_mb"].get<double>());
   std::printf("  %-34s %10.0f MiB (%.2fx the weights)\n", "peak RSS",
               r["peak_rss_mb"].get<double>(), r["rss_per_weight"].get<double>());
+  if (opts.accuracy_steps > 0) {
+    std::printf("  %-34s %10.4f rms, %.4f max (relative), top-1 agreement %.3f over %d steps\n",
+                "logits vs checkpoint precision", r["logit_rms_rel_err"].get<double>(),
+                r["logit_max_rel_err"].get<double>(), r["top1_agreement"].get<double>(),
+                opts.accuracy_steps);
+  }
   return 0;
 }
 
@@ -217,6 +241,11 @@ EDDY_COMMAND("bench", "Measure load time, prefill/decode speed, audio frames, en
                    ->capture_default_str();
                cmd.add_option("--mimi-frames", opts->mimi_frames, "Mimi frames to time")
                    ->check(CLI::PositiveNumber)
+                   ->capture_default_str();
+               cmd.add_option("--accuracy-steps", opts->accuracy_steps,
+                              "also compare logits with the checkpoint's precision over this "
+                              "many greedy steps (0 = skip)")
+                   ->check(CLI::NonNegativeNumber)
                    ->capture_default_str();
                return [opts] { return RunBench(*opts); };
              });

@@ -9,6 +9,7 @@
 
 #include "eddy/model_error.h"
 #include "eddy/safetensors.h"
+#include "eddy/sampling.h"
 #include "ops.h"
 #include "rope.h"
 
@@ -357,6 +358,44 @@ std::vector<float> Lfm2Model::EmbedText(const std::vector<int>& ids) const {
   std::vector<float> out(ids.size() * config_.hidden_size);
   EmbedText(ids, out.data());
   return out;
+}
+
+LogitAgreement CompareGreedyDecode(const Lfm2Model& reference, const Lfm2Model& candidate,
+                                   const std::vector<float>& prompt_rows, int steps) {
+  const int d = reference.hidden_size();
+  if (candidate.hidden_size() != d || candidate.vocab_size() != reference.vocab_size() ||
+      prompt_rows.empty() || prompt_rows.size() % d != 0) {
+    throw ModelError("CompareGreedyDecode: models or prompt rows do not match");
+  }
+  Lfm2Cache cache_ref = reference.NewCache(), cache_cand = candidate.NewCache();
+  std::vector<float> last_ref = reference.Forward(prompt_rows, cache_ref);
+  std::vector<float> last_cand = candidate.Forward(prompt_rows, cache_cand);
+  last_ref.erase(last_ref.begin(), last_ref.end() - d);
+  last_cand.erase(last_cand.begin(), last_cand.end() - d);
+  LogitAgreement a;
+  a.steps = steps;
+  int agree = 0;
+  for (int step = 0; step < steps; ++step) {
+    const std::vector<float> l_ref = reference.TextLogits(last_ref.data());
+    const std::vector<float> l_cand = candidate.TextLogits(last_cand.data());
+    double max_ref = 0.0, max_diff = 0.0, sum_ref = 0.0, sum_diff = 0.0;
+    for (size_t i = 0; i < l_ref.size(); ++i) {
+      const double diff = static_cast<double>(l_cand[i]) - l_ref[i];
+      max_ref = std::max(max_ref, std::fabs(static_cast<double>(l_ref[i])));
+      max_diff = std::max(max_diff, std::fabs(diff));
+      sum_ref += static_cast<double>(l_ref[i]) * l_ref[i];
+      sum_diff += diff * diff;
+    }
+    a.max_relative_error = std::max(a.max_relative_error, max_diff / std::max(max_ref, 1e-30));
+    a.rms_relative_error =
+        std::max(a.rms_relative_error, std::sqrt(sum_diff / std::max(sum_ref, 1e-30)));
+    const int token = ArgMax(l_ref.data(), static_cast<int>(l_ref.size()));
+    agree += token == ArgMax(l_cand.data(), static_cast<int>(l_cand.size()));
+    last_ref = reference.Forward(reference.EmbedText({token}), cache_ref);
+    last_cand = candidate.Forward(candidate.EmbedText({token}), cache_cand);
+  }
+  a.top1 = steps > 0 ? static_cast<double>(agree) / steps : 1.0;
+  return a;
 }
 
 struct AudioEmbedding::Table {

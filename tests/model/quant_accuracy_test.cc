@@ -20,13 +20,7 @@
 namespace eddy {
 namespace {
 
-struct Agreement {
-  double max_relative_error = 0.0;  // max over steps of max|l - l_f32| / max|l_f32|
-  double rms_relative_error = 0.0;  // max over steps of ||l - l_f32|| / ||l_f32||
-  double top1 = 0.0;                // fraction of steps whose argmax equals float32's
-};
-
-Agreement CompareWithFloat32(const std::string& format, int steps) {
+LogitAgreement CompareWithFloat32(const std::string& format, int steps) {
   static const auto reference = [] {
     AudioModelOptions options;
     options.weight_format = "f32";
@@ -37,38 +31,8 @@ Agreement CompareWithFloat32(const std::string& format, int steps) {
   const auto model = AudioModel::Load(test::GoldenModelDir(), options);
   const PromptInputs prompt =
       test::LoadGoldenPrompt(test::GoldenDir() / "model" / "outputs" / "f_e2e" / "asr_sequential");
-  const std::vector<float> rows = reference->AssembleEmbeddings(prompt);
-  const int d = reference->hidden_size(), n = static_cast<int>(rows.size() / d);
-  const Lfm2Model& f32 = reference->backbone();
-  const Lfm2Model& fast = model->backbone();
-  Lfm2Cache cache_f32 = f32.NewCache(), cache_fast = fast.NewCache();
-  std::vector<float> hidden_f32(rows.size()), hidden_fast(rows.size());
-  f32.Forward(rows.data(), n, cache_f32, hidden_f32.data());
-  fast.Forward(rows.data(), n, cache_fast, hidden_fast.data());
-  std::vector<float> last_f32(hidden_f32.end() - d, hidden_f32.end());
-  std::vector<float> last_fast(hidden_fast.end() - d, hidden_fast.end());
-
-  Agreement a;
-  int agree = 0;
-  for (int step = 0; step < steps; ++step) {
-    const std::vector<float> l32 = f32.TextLogits(last_f32.data());
-    const std::vector<float> lq = fast.TextLogits(last_fast.data());
-    double max_ref = 0.0, max_diff = 0.0, sum_ref = 0.0, sum_diff = 0.0;
-    for (size_t i = 0; i < l32.size(); ++i) {
-      const double diff = double(lq[i]) - l32[i];
-      max_ref = std::max(max_ref, std::fabs(double(l32[i])));
-      max_diff = std::max(max_diff, std::fabs(diff));
-      sum_ref += double(l32[i]) * l32[i];
-      sum_diff += diff * diff;
-    }
-    a.max_relative_error = std::max(a.max_relative_error, max_diff / max_ref);
-    a.rms_relative_error = std::max(a.rms_relative_error, std::sqrt(sum_diff / sum_ref));
-    const int token = ArgMax(l32.data(), static_cast<int>(l32.size()));
-    agree += token == ArgMax(lq.data(), static_cast<int>(lq.size()));
-    last_f32 = f32.Forward(f32.EmbedText({token}), cache_f32);
-    last_fast = fast.Forward(fast.EmbedText({token}), cache_fast);
-  }
-  a.top1 = static_cast<double>(agree) / steps;
+  const LogitAgreement a = CompareGreedyDecode(reference->backbone(), model->backbone(),
+                                               reference->AssembleEmbeddings(prompt), steps);
   std::printf(
       "%s vs f32 over %d greedy steps: relative logit error rms %.4f, max %.4f; top-1 agreement "
       "%.3f\n",
@@ -79,19 +43,19 @@ Agreement CompareWithFloat32(const std::string& format, int steps) {
 constexpr int kSteps = 32;
 
 TEST(QuantAccuracy, Bf16AgreesWithFloat32) {
-  const Agreement a = CompareWithFloat32("bf16", kSteps);
+  const LogitAgreement a = CompareWithFloat32("bf16", kSteps);
   EXPECT_LT(a.rms_relative_error, 0.03);
   EXPECT_GE(a.top1, 0.9);
 }
 
 TEST(QuantAccuracy, Q8AgreesWithFloat32) {
-  const Agreement a = CompareWithFloat32("q8", kSteps);
+  const LogitAgreement a = CompareWithFloat32("q8", kSteps);
   EXPECT_LT(a.rms_relative_error, 0.1);
   EXPECT_GE(a.top1, 0.85);
 }
 
 TEST(QuantAccuracy, Q4AgreesWithFloat32) {
-  const Agreement a = CompareWithFloat32("q4", kSteps);
+  const LogitAgreement a = CompareWithFloat32("q4", kSteps);
   // A 4-bit step is an eighth of the block's largest weight: on a model as narrow as the golden one
   // (hidden size 32, one block per row) that is most of the signal of a product.
   EXPECT_LT(a.rms_relative_error, 0.8);

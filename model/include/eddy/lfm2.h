@@ -98,6 +98,17 @@ class Lfm2Model {
   bool kv_f16_ = false;
 };
 
+// How closely one backbone (e.g. quantized) follows another (e.g. float32) over a greedy decode:
+// both prefill the same rows, then `reference` picks every next token and both are fed it.
+struct LogitAgreement {
+  int steps = 0;
+  double rms_relative_error = 0.0;  // max over steps of ||l - l_ref|| / ||l_ref||
+  double max_relative_error = 0.0;  // max over steps of max|l - l_ref| / max|l_ref|
+  double top1 = 0.0;                // fraction of steps whose argmax equals the reference's
+};
+LogitAgreement CompareGreedyDecode(const Lfm2Model& reference, const Lfm2Model& candidate,
+                                   const std::vector<float>& prompt_rows, int steps);
+
 // Sums `codes.size()` rows of the audio embedding table audio_embedding.embedding.weight
 // ([codebooks * 2049, hidden]) at code + 2049*c: the backbone input for one audio-out frame.
 class AudioEmbedding {
