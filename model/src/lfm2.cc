@@ -166,6 +166,7 @@ void Lfm2Model::ConvBlock(int layer, const float* x, int n, Lfm2Cache& cache, fl
   std::vector<float>& state = cache.conv_tail_[layer];
   float* v = Scratch(ws.conv_in, static_cast<size_t>(tail + n) * d);
   std::copy(state.begin(), state.end(), v);
+#pragma omp parallel for schedule(static) if (n > 8)
   for (int t = 0; t < n; ++t) {
     const float* row = bcx + static_cast<size_t>(t) * 3 * d;
     float* dst = v + static_cast<size_t>(tail + t) * d;
@@ -173,6 +174,7 @@ void Lfm2Model::ConvBlock(int layer, const float* x, int n, Lfm2Cache& cache, fl
   }
   // y = C * causal depthwise conv(v); the last tap multiplies the current position.
   float* y = Scratch(ws.conv_out, static_cast<size_t>(n) * d);
+#pragma omp parallel for schedule(static) if (n > 8)
   for (int t = 0; t < n; ++t) {
     const float* gate_c = bcx + static_cast<size_t>(t) * 3 * d + d;
     float* dst = y + static_cast<size_t>(t) * d;
@@ -275,6 +277,8 @@ void Lfm2Model::FeedForward(int layer, const float* x, int n, float* out) const 
   const WeightMatrix* gate_up[] = {&l.w1.weight, &l.w3.weight};
   float* gate_up_out[] = {gate, up};
   WeightMatrix::MatMulTMany(gate_up, x, n, gate_up_out);
+  // Element-wise work of a prefill chunk is big enough to share between the cores.
+#pragma omp parallel for schedule(static) if (size > 65536)
   for (size_t i = 0; i < size; ++i) gate[i] = ops::Silu(gate[i]) * up[i];
   l.w2.Forward(gate, n, out);
 }
@@ -296,6 +300,7 @@ void Lfm2Model::Forward(const float* embeddings, int n, Lfm2Cache& cache, float*
   if (layer_outputs) layer_outputs->clear();
   for (int i = 0; i < config_.num_hidden_layers; ++i) {
     const Weights::Layer& l = w_->layers[i];
+#pragma omp parallel for schedule(static) if (n > 8)
     for (int t = 0; t < n; ++t) {
       ops::RmsNorm(h + static_cast<size_t>(t) * d, l.operator_norm.data(), d, eps,
                    normed + static_cast<size_t>(t) * d);
@@ -306,6 +311,7 @@ void Lfm2Model::Forward(const float* embeddings, int n, Lfm2Cache& cache, float*
       AttentionBlock(i, normed, n, cache, delta);
     }
     for (size_t k = 0; k < size; ++k) h[k] += delta[k];
+#pragma omp parallel for schedule(static) if (n > 8)
     for (int t = 0; t < n; ++t) {
       ops::RmsNorm(h + static_cast<size_t>(t) * d, l.ffn_norm.data(), d, eps,
                    normed + static_cast<size_t>(t) * d);

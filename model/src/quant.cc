@@ -260,6 +260,7 @@ void QuantizedActivations::Assign(const float* x, int n, int cols) {
   q.assign(static_cast<size_t>(n) * blocks * kBlock, 0);
   scale.resize(static_cast<size_t>(n) * blocks);
   sum.resize(static_cast<size_t>(n) * blocks);
+#pragma omp parallel for schedule(static) if (n > 8)
   for (int row = 0; row < n; ++row) {
     const float* xr = x + static_cast<size_t>(row) * cols;
     for (int b = 0; b < blocks; ++b) {
