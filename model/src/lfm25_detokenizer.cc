@@ -37,8 +37,8 @@ std::vector<float> LoadWindow(const SafeTensors& st) {
   const std::vector<float> hann = PeriodicHann(Lfm25Detokenizer::kNFft);
   for (size_t i = 0; i < window.size(); ++i) {
     if (!(std::fabs(window[i] - hann[i]) <= kWindowTolerance)) {
-      throw ModelError(st.path().string() + ": istft.window[" + std::to_string(i) + "] = " +
-                       std::to_string(window[i]) + " is not a periodic Hann window of " +
+      throw ModelError(st.path().string() + ": istft.window[" + std::to_string(i) +
+                       "] = " + std::to_string(window[i]) + " is not a periodic Hann window of " +
                        std::to_string(Lfm25Detokenizer::kNFft) + " samples");
     }
   }

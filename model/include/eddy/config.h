@@ -46,7 +46,7 @@ struct LfmConfig {
 struct StandaloneLfmConfig {
   std::vector<std::string> architectures;
   LfmConfig lfm;
-  std::optional<int> sliding_window;  // absent from the file: nullopt
+  std::optional<int> sliding_window;   // absent from the file: nullopt
   bool has_sliding_attention = false;  // some layer_types entry said "sliding_attention"
 
   // Throws ModelError naming the file and field on anything unexpected.
