@@ -314,6 +314,8 @@ StandaloneLfmConfig StandaloneLfmConfig::Parse(const std::string& json_text,
       }
     }
     ParseLfm(root, c.lfm);
+    // A bare Lfm2Model has no text head, so tying it to embed_tokens means nothing here.
+    c.lfm.tie_word_embeddings = true;
     if (root.contains("sliding_window") && root["sliding_window"].is_null()) {
       Bad("sliding_window", "is null (expected a positive window length)");
     }
