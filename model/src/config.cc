@@ -306,10 +306,16 @@ StandaloneLfmConfig StandaloneLfmConfig::Parse(const std::string& json_text,
     // liquid-audio renames "sliding_attention" to "full_attention" before building Lfm2Model and
     // applies the window with an explicit mask; the parser of the `lfm` object then sees the same.
     if (root.contains("layer_types") && root["layer_types"].is_array()) {
-      for (json& type : root["layer_types"]) {
-        if (type.is_string() && type.get<std::string>() == "sliding_attention") {
-          type = "full_attention";
+      json& types = root["layer_types"];
+      for (size_t i = 0; i < types.size(); ++i) {
+        const std::string type = types[i].is_string() ? types[i].get<std::string>() : "";
+        if (type == "sliding_attention") {
+          types[i] = "full_attention";
           c.has_sliding_attention = true;
+        } else if (type != "conv" && type != "full_attention") {
+          Bad("layer_types[" + std::to_string(i) + "]",
+              "unknown layer type " + types[i].dump() +
+                  " (expected 'conv', 'full_attention' or 'sliding_attention')");
         }
       }
     }

@@ -554,7 +554,7 @@ TEST(Lfm25Detokenizer, BrokenFoldersGiveClearErrors) {
         c["layer_types"][1] = "mamba";
         WriteConfig(s, c);
       }),
-      "unknown layer type 'mamba'");
+      "layer_types[1]: unknown layer type \"mamba\"");
   has(LoadError([](const fs::path& s) {
         auto c = test::RandomDetokenizerConfig(test::RandomDetokenizerSpec());
         c["sliding_window"] = 0;
