@@ -1,6 +1,7 @@
 // `eddy make-random-model`: writes a full-size, shape-identical random LFM2-Audio-1.5B checkpoint
 // (config.json, model.safetensors in BF16, the Mimi file in F32, a 65536-entry byte-level BPE
-// tokenizer.json) for benchmarks and load tests without the real weights. Outputs are gibberish.
+// tokenizer.json; with --preset lfm2.5-audio-1.5b also the audio_detokenizer/ folder of
+// LFM2.5-Audio) for benchmarks and load tests without the real weights. Outputs are gibberish.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -23,7 +24,7 @@ using nlohmann::ordered_json;
 
 // How a tensor's values are drawn: N(0, 0.02)-like weights, ones for norms/scales, zeros for
 // biases and running means, or constants for buffers.
-enum class Init { kNormal, kOnes, kZeros, kCodebookOffsets, kLayerScale };
+enum class Init { kNormal, kOnes, kZeros, kCodebookOffsets, kLayerScale, kPeriodicHann };
 
 struct TensorSpec {
   std::string name;
@@ -236,6 +237,72 @@ std::vector<TensorSpec> MainTensors() {
   return t;
 }
 
+// LFM2.5-Audio's audio_detokenizer/ (spec_audio.md §6.1-6.2): an Lfm2Config with sliding-window
+// attention layers, and the module's tensors emb.emb, lfm.*, lin, istft.window.
+ordered_json DetokenizerConfig() {
+  ordered_json types = ordered_json::array();
+  for (int i = 0; i < 8; ++i) {
+    types.push_back(i == 2 || i == 4 || i == 6 ? "sliding_attention" : "conv");
+  }
+  return {{"architectures", {"Lfm25AudioTokenizer"}},
+          {"model_type", "lfm2"},
+          {"vocab_size", 65536},
+          {"hidden_size", 512},
+          {"intermediate_size", 3328},
+          {"num_hidden_layers", 8},
+          {"num_attention_heads", 16},
+          {"num_key_value_heads", 8},
+          {"max_position_embeddings", 128000},
+          {"norm_eps", 1e-5},
+          {"conv_bias", false},
+          {"conv_L_cache", 3},
+          {"block_multiple_of", 256},
+          {"block_ffn_dim_multiplier", 1.0},
+          {"block_auto_adjust_ff_dim", true},
+          {"layer_types", types},
+          {"sliding_window", 30},
+          {"rope_theta", 1000000.0},
+          {"pad_token_id", 0},
+          {"bos_token_id", 1},
+          {"eos_token_id", 7},
+          {"tie_word_embeddings", true}};
+}
+
+std::vector<TensorSpec> DetokenizerTensors() {
+  std::vector<TensorSpec> t;
+  auto add = [&](const std::string& n, std::vector<int64_t> s, Init i = Init::kNormal) {
+    t.push_back({n, std::move(s), i, DType::kBF16});
+  };
+  const int64_t d = 512, ff = 2304, hd = 32, heads = 16, kv_heads = 8;
+  add("emb.emb.weight", {8 * 2048, d});
+  add("lfm.embed_tokens.weight", {65536, d});
+  add("lfm.embedding_norm.weight", {d}, Init::kOnes);
+  for (int i = 0; i < 8; ++i) {
+    const std::string p = "lfm.layers." + std::to_string(i) + ".";
+    if (i == 2 || i == 4 || i == 6) {
+      add(p + "self_attn.q_proj.weight", {heads * hd, d});
+      add(p + "self_attn.k_proj.weight", {kv_heads * hd, d});
+      add(p + "self_attn.v_proj.weight", {kv_heads * hd, d});
+      add(p + "self_attn.out_proj.weight", {d, heads * hd});
+      add(p + "self_attn.q_layernorm.weight", {hd}, Init::kOnes);
+      add(p + "self_attn.k_layernorm.weight", {hd}, Init::kOnes);
+    } else {
+      add(p + "conv.in_proj.weight", {3 * d, d});
+      add(p + "conv.conv.weight", {d, 1, 3});
+      add(p + "conv.out_proj.weight", {d, d});
+    }
+    add(p + "feed_forward.w1.weight", {ff, d});
+    add(p + "feed_forward.w3.weight", {ff, d});
+    add(p + "feed_forward.w2.weight", {d, ff});
+    add(p + "operator_norm.weight", {d}, Init::kOnes);
+    add(p + "ffn_norm.weight", {d}, Init::kOnes);
+  }
+  add("lin.weight", {1282, d});
+  add("lin.bias", {1282}, Init::kZeros);
+  add("istft.window", {1280}, Init::kPeriodicHann);
+  return t;
+}
+
 // Mimi (spec_audio.md §5.2, names as MimiModel.state_dict()): SEANet n_filters 64, dimension 512,
 // ratios [8, 6, 5, 4]; 8-layer transformers; quantizer dimension 256, n_q 32.
 std::vector<TensorSpec> MimiTensors() {
@@ -341,6 +408,9 @@ void WriteTensors(const fs::path& path, const std::vector<TensorSpec>& specs, ui
             break;
           case Init::kLayerScale:
             f32[i] = 0.01f;
+            break;
+          case Init::kPeriodicHann:
+            f32[i] = static_cast<float>(0.5 - 0.5 * std::cos(2.0 * M_PI * (at + i) / n));
             break;
           default:
             f32[i] = 0.0f;
@@ -506,8 +576,10 @@ void WriteText(const fs::path& path, const std::string& text) {
 }
 
 int RunMakeRandomModel(const std::string& out, const std::string& preset, uint64_t seed) {
-  if (preset != "lfm2-audio-1.5b") {
-    std::fprintf(stderr, "error: unknown preset '%s' (known: lfm2-audio-1.5b)\n", preset.c_str());
+  const bool lfm25 = preset == "lfm2.5-audio-1.5b";
+  if (preset != "lfm2-audio-1.5b" && !lfm25) {
+    std::fprintf(stderr, "error: unknown preset '%s' (known: lfm2-audio-1.5b, lfm2.5-audio-1.5b)\n",
+                 preset.c_str());
     return 2;
   }
   const fs::path dir(out);
@@ -522,7 +594,13 @@ int RunMakeRandomModel(const std::string& out, const std::string& preset, uint64
   WriteText(dir / "tokenizer_config.json", tokenizer_config.dump(2) + "\n");
   WriteTensors(dir / "model.safetensors", MainTensors(), seed);
   WriteTensors(dir / "tokenizer-e351c8d8-checkpoint125.safetensors", MimiTensors(), seed + 1);
-  std::printf("wrote a random LFM2-Audio-1.5B-shaped model to %s\n", dir.c_str());
+  if (lfm25) {
+    fs::create_directories(dir / "audio_detokenizer");
+    WriteText(dir / "audio_detokenizer" / "config.json", DetokenizerConfig().dump(2) + "\n");
+    WriteTensors(dir / "audio_detokenizer" / "model.safetensors", DetokenizerTensors(), seed + 2);
+  }
+  std::printf("wrote a random %s-shaped model to %s\n",
+              lfm25 ? "LFM2.5-Audio-1.5B" : "LFM2-Audio-1.5B", dir.c_str());
   return 0;
 }
 
@@ -533,7 +611,9 @@ EDDY_COMMAND("make-random-model",
                auto preset = std::make_shared<std::string>("lfm2-audio-1.5b");
                auto seed = std::make_shared<uint64_t>(1);
                cmd.add_option("--out", *out, "Directory to write")->required();
-               cmd.add_option("--preset", *preset, "Model layout (lfm2-audio-1.5b)");
+               cmd.add_option("--preset", *preset,
+                              "Model layout (lfm2-audio-1.5b, or lfm2.5-audio-1.5b: adds "
+                              "audio_detokenizer/)");
                cmd.add_option("--seed", *seed, "Random seed");
                return [=] { return RunMakeRandomModel(*out, *preset, *seed); };
              });

@@ -1,12 +1,14 @@
 // `eddy speak` (text to speech), `eddy chat` (speech in, text and speech out) and `eddy translate`
-// (chat with a translation system prompt): generation with audio output decoded by Mimi frame by
-// frame as it is produced.
+// (chat with a translation system prompt): generation with audio output decoded frame by frame as
+// it is produced, by the LFM2.5 detokenizer when the model has one, else by Mimi.
 #include <cstdio>
+#include <optional>
 
 #include "command.h"
 #include "eddy/audio_file.h"
 #include "eddy/conversation.h"
 #include "eddy/engine.h"
+#include "eddy/lfm25_detokenizer.h"
 #include "eddy/mel.h"
 #include "eddy/mimi.h"
 #include "eddy/model_dir.h"
@@ -31,6 +33,40 @@ struct SpeechOptions {
 
 enum class Task { kSpeak, kChat, kTranslate };
 
+// Audio codes -> 24 kHz samples, one frame at a time: the model directory's audio_detokenizer/
+// (LFM2.5-Audio) when present, else Mimi.
+class SpeechDecoder {
+ public:
+  SpeechDecoder(const std::filesystem::path& dir, MimiWeightFormat mimi_format) {
+    if (auto detokenizer = Lfm25Detokenizer::LoadFromModelDir(dir)) {
+      detokenizer_.emplace(std::move(detokenizer));
+      sample_rate_ = Lfm25Detokenizer::kSampleRate;
+    } else {
+      auto mimi = MimiDecoder::LoadFromModelDir(dir, mimi_format);
+      sample_rate_ = static_cast<int>(mimi->config().sample_rate);
+      mimi_.emplace(std::move(mimi));
+    }
+  }
+  int sample_rate() const { return sample_rate_; }
+  void Step(const std::vector<int>& codes, std::vector<float>& out) {
+    if (detokenizer_) {
+      detokenizer_->Step(codes.data(), out);
+    } else {
+      const auto samples = mimi_->Step(codes);
+      out.insert(out.end(), samples.begin(), samples.end());
+    }
+  }
+  // The detokenizer holds back the last 480 samples until the utterance ends.
+  void Flush(std::vector<float>& out) {
+    if (detokenizer_) detokenizer_->Flush(out);
+  }
+
+ private:
+  std::optional<Lfm25DetokenizerStream> detokenizer_;
+  std::optional<MimiDecoderStream> mimi_;
+  int sample_rate_ = 0;
+};
+
 SamplingParams Params(float temperature, int top_k) {
   SamplingParams p;
   if (temperature > 0) p.temperature = temperature;
@@ -45,7 +81,7 @@ int RunSpeech(Task task, const SpeechOptions& opts) {
   model_options.weight_format = opts.model.quant;
   const auto model = AudioModel::Load(dir, model_options);
   const auto tokenizer = Tokenizer::Load(dir / "tokenizer.json");
-  const auto mimi = MimiDecoder::LoadFromModelDir(dir, MimiFormatFor(opts.model.quant));
+  SpeechDecoder speech(dir, MimiFormatFor(opts.model.quant));
   const GenerationTokens tokens{
       tokenizer.RequireTokenId("<|im_end|>"), tokenizer.RequireTokenId("<|audio_start|>"),
       tokenizer.RequireTokenId("<|text_end|>"), AudioModelConfig::kEndOfAudio};
@@ -75,9 +111,8 @@ int RunSpeech(Task task, const SpeechOptions& opts) {
                               Params(opts.audio_temperature, opts.audio_top_k)};
   ModelBackend backend(model, sampling, opts.seed);
   backend.Begin(conv.prompt());
-  MimiDecoderStream speech(mimi);
   AudioBuffer out;
-  out.sample_rate = static_cast<int>(mimi->config().sample_rate);
+  out.sample_rate = speech.sample_rate();
   out.channels = 1;
   StreamingDetokenizer detok(tokenizer, /*skip_special_tokens=*/true);
   GenerationLimits limits;
@@ -92,8 +127,7 @@ int RunSpeech(Task task, const SpeechOptions& opts) {
     for (int c : o.codes) {
       if (c >= AudioModelConfig::kEndOfAudio) return;
     }
-    const auto samples = speech.Step(o.codes);
-    out.samples.insert(out.samples.end(), samples.begin(), samples.end());
+    speech.Step(o.codes, out.samples);
   };
   if (task == Task::kSpeak) {
     GenerateSequential(backend, limits, tokens, sink);
@@ -102,6 +136,7 @@ int RunSpeech(Task task, const SpeechOptions& opts) {
                         model->config().interleaved_n_audio, limits, tokens, sink);
   }
   std::printf("%s\n", detok.Flush().c_str());
+  speech.Flush(out.samples);
   if (out.samples.empty()) throw std::runtime_error("the model produced no speech");
   WriteWav(opts.output, out);
   std::fprintf(stderr, "[wrote %.2f s of speech to %s]\n",

@@ -291,6 +291,61 @@ AudioModelConfig AudioModelConfig::Parse(const std::string& json_text, const std
   return c;
 }
 
+StandaloneLfmConfig StandaloneLfmConfig::Parse(const std::string& json_text,
+                                               const std::string& origin) {
+  StandaloneLfmConfig c;
+  try {
+    json root;
+    try {
+      root = json::parse(json_text);
+    } catch (const json::exception& e) {
+      throw ModelError(origin + ": invalid JSON: " + e.what());
+    }
+    if (!root.is_object()) throw ModelError(origin + ": top level is not a JSON object");
+    Read(root, "architectures", "", c.architectures);
+    // liquid-audio renames "sliding_attention" to "full_attention" before building Lfm2Model and
+    // applies the window with an explicit mask; the parser of the `lfm` object then sees the same.
+    if (root.contains("layer_types") && root["layer_types"].is_array()) {
+      json& types = root["layer_types"];
+      for (size_t i = 0; i < types.size(); ++i) {
+        const std::string type = types[i].is_string() ? types[i].get<std::string>() : "";
+        if (type == "sliding_attention") {
+          types[i] = "full_attention";
+          c.has_sliding_attention = true;
+        } else if (type != "conv" && type != "full_attention") {
+          Bad("layer_types[" + std::to_string(i) + "]",
+              "unknown layer type " + types[i].dump() +
+                  " (expected 'conv', 'full_attention' or 'sliding_attention')");
+        }
+      }
+    }
+    ParseLfm(root, c.lfm);
+    // A bare Lfm2Model has no text head, so tying it to embed_tokens means nothing here.
+    c.lfm.tie_word_embeddings = true;
+    if (root.contains("sliding_window") && root["sliding_window"].is_null()) {
+      Bad("sliding_window", "is null (expected a positive window length)");
+    }
+    if (root.contains("sliding_window")) {
+      int window = 0;
+      Read(root, "sliding_window", "", window);
+      if (window <= 0) Bad("sliding_window", "must be positive");
+      c.sliding_window = window;
+    }
+    c.lfm.Validate();
+  } catch (const std::invalid_argument& e) {
+    throw ModelError(origin + ": " + e.what());
+  }
+  return c;
+}
+
+StandaloneLfmConfig StandaloneLfmConfig::Load(const std::filesystem::path& config_json) {
+  std::ifstream in(config_json);
+  if (!in) throw ModelError(config_json.string() + ": cannot open config");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return Parse(text.str(), config_json.string());
+}
+
 AudioModelConfig AudioModelConfig::Load(const std::filesystem::path& config_json) {
   std::ifstream in(config_json);
   if (!in) throw ModelError(config_json.string() + ": cannot open model config");

@@ -6,6 +6,7 @@
 #include <deque>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace eddy {
 
@@ -60,7 +61,11 @@ struct IstftStream::Impl {
   }
 };
 
-IstftStream::IstftStream(int n_fft, int hop) : impl_(std::make_unique<Impl>()) {
+IstftStream::IstftStream(int n_fft, int hop)
+    : IstftStream(n_fft > 0 ? PeriodicHann(n_fft) : std::vector<float>(), hop) {}
+
+IstftStream::IstftStream(std::vector<float> window, int hop) : impl_(std::make_unique<Impl>()) {
+  const int n_fft = static_cast<int>(window.size());
   if (n_fft <= 0 || n_fft % 2 != 0) throw std::invalid_argument("ISTFT: n_fft must be even");
   if (hop <= 0 || hop > n_fft || (n_fft - hop) % 2 != 0) {
     throw std::invalid_argument("ISTFT: hop must be in (0, n_fft] with n_fft - hop even");
@@ -72,7 +77,7 @@ IstftStream::IstftStream(int n_fft, int hop) : impl_(std::make_unique<Impl>()) {
   s.plan = kiss_fftr_alloc(n_fft, /*inverse_fft=*/1, nullptr, nullptr);
   if (!s.plan)
     throw std::invalid_argument("ISTFT: cannot plan an FFT of size " + std::to_string(n_fft));
-  s.window = PeriodicHann(n_fft);
+  s.window = std::move(window);
   for (float w : s.window) s.window_squared.push_back(w * w);
   s.spectrum.resize(n_fft / 2 + 1);
   s.frame.resize(n_fft);

@@ -63,6 +63,7 @@ void Lfm2Cache::Reset() {
   for (auto& k : keys16_) k.clear();
   for (auto& v : values16_) v.clear();
   for (auto& c : conv_tail_) std::fill(c.begin(), c.end(), 0.0f);
+  kv_first_ = 0;
 }
 
 Lfm2Model::Lfm2Model(const LfmConfig& config) : config_(config) {}
@@ -116,6 +117,11 @@ std::shared_ptr<const Lfm2Model> Lfm2Model::Load(std::shared_ptr<const SafeTenso
   }
   model->w_ = std::move(w);
   model->inv_freq_ = rope::InverseFrequencies(hd, config.rope_theta, options.bf16_rope_inv_freq);
+  if (options.sliding_window < 0) {
+    throw ModelError("lfm: sliding_window " + std::to_string(options.sliding_window) +
+                     " is negative (0 = full attention)");
+  }
+  model->sliding_window_ = options.sliding_window;
   if (options.kv_cache == "auto") {
     model->kv_f16_ = model->w_->embed_tokens.format() != ops::WeightFormat::kF32;
   } else if (options.kv_cache == "f16" || options.kv_cache == "f32") {
@@ -215,11 +221,12 @@ void Lfm2Model::AttentionBlock(int layer, const float* x, int n, Lfm2Cache& cach
   std::vector<float>& values = cache.values_[layer];
   float* new_k = Scratch(ws.new_k, new_kv);
   float* new_v = Scratch(ws.new_v, new_kv);
+  const int first = cache.kv_first_;  // row 0 of the cached keys/values holds this position
   if (!cache.kv_f16_) {
-    keys.resize(static_cast<size_t>(p0 + n) * kv_width);
-    values.resize(static_cast<size_t>(p0 + n) * kv_width);
-    new_k = keys.data() + static_cast<size_t>(p0) * kv_width;
-    new_v = values.data() + static_cast<size_t>(p0) * kv_width;
+    keys.resize(static_cast<size_t>(p0 - first + n) * kv_width);
+    values.resize(static_cast<size_t>(p0 - first + n) * kv_width);
+    new_k = keys.data() + static_cast<size_t>(p0 - first) * kv_width;
+    new_v = values.data() + static_cast<size_t>(p0 - first) * kv_width;
   }
   const WeightMatrix* qkv[] = {&l.q_proj.weight, &l.k_proj.weight, &l.v_proj.weight};
   float* qkv_out[] = {q, new_k, new_v};
@@ -247,19 +254,22 @@ void Lfm2Model::AttentionBlock(int layer, const float* x, int n, Lfm2Cache& cach
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 #pragma omp parallel if (static_cast <long>(n) * (p0 + n) * heads > 32768)
   {
-    std::vector<float> scores(p0 + n);
+    std::vector<float> scores(p0 - first + n);
 #pragma omp for collapse(2) schedule(static)
     for (int h = 0; h < heads; ++h) {
       for (int t = 0; t < n; ++t) {
-        const int kvh = h / group, visible = p0 + t + 1;
+        const int kvh = h / group, p = p0 + t;
+        const int oldest = sliding_window_ > 0 ? std::max(first, p - sliding_window_ + 1) : first;
+        const int visible = p - oldest + 1;
+        const size_t row = static_cast<size_t>(oldest - first) * kv_width + kvh * hd;
         const float* qh = q + static_cast<size_t>(t) * q_width + h * hd;
         float* ctx_h = ctx + static_cast<size_t>(t) * q_width + h * hd;
         if (cache.kv_f16_) {
-          attend_f16(qh, keys16 + kvh * hd, values16 + kvh * hd, kv_width, visible, hd, scale,
-                     scores.data(), ctx_h);
+          attend_f16(qh, keys16 + row, values16 + row, kv_width, visible, hd, scale, scores.data(),
+                     ctx_h);
         } else {
-          rope::AttendOne(qh, keys.data() + kvh * hd, values.data() + kvh * hd, kv_width, visible,
-                          hd, scale, scores.data(), ctx_h);
+          rope::AttendOne(qh, keys.data() + row, values.data() + row, kv_width, visible, hd, scale,
+                          scores.data(), ctx_h);
         }
       }
     }
@@ -281,6 +291,25 @@ void Lfm2Model::FeedForward(int layer, const float* x, int n, float* out) const 
 #pragma omp parallel for schedule(static) if (size > 65536)
   for (size_t i = 0; i < size; ++i) gate[i] = ops::Silu(gate[i]) * up[i];
   l.w2.Forward(gate, n, out);
+}
+
+// The next query (position p) sees keys from p - window + 1 on, so older rows are never read
+// again: a stream of any length keeps window - 1 rows per attention layer.
+void Lfm2Model::DropKeysOutsideWindow(Lfm2Cache& cache) const {
+  if (sliding_window_ <= 0) return;
+  const int keep_from = std::max(cache.kv_first_, cache.position_ - (sliding_window_ - 1));
+  const size_t drop = static_cast<size_t>(keep_from - cache.kv_first_) * cache.kv_width_;
+  if (drop == 0) return;
+  auto drop_front = [drop](auto& rows) {
+    if (!rows.empty()) rows.erase(rows.begin(), rows.begin() + drop);
+  };
+  for (size_t i = 0; i < cache.keys_.size(); ++i) {
+    drop_front(cache.keys_[i]);
+    drop_front(cache.values_[i]);
+    drop_front(cache.keys16_[i]);
+    drop_front(cache.values16_[i]);
+  }
+  cache.kv_first_ = keep_from;
 }
 
 void Lfm2Model::Forward(const float* embeddings, int n, Lfm2Cache& cache, float* out,
@@ -321,6 +350,7 @@ void Lfm2Model::Forward(const float* embeddings, int n, Lfm2Cache& cache, float*
     if (layer_outputs) layer_outputs->emplace_back(h, h + size);
   }
   cache.position_ += n;
+  DropKeysOutsideWindow(cache);
   for (int t = 0; t < n; ++t) {
     ops::RmsNorm(h + static_cast<size_t>(t) * d, w_->embedding_norm.data(), d, eps,
                  out + static_cast<size_t>(t) * d);

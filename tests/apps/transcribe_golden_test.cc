@@ -8,9 +8,11 @@
 #include <nlohmann/json.hpp>
 
 #include "eddy/audio_file.h"
+#include "eddy/lfm25_detokenizer.h"
 #include "eddy/mimi.h"
 #include "eddy/tokenizer.h"
 #include "golden.h"
+#include "lfm25_random_detokenizer.h"
 
 namespace {
 
@@ -96,6 +98,60 @@ TEST(ChatGolden, InterleavedTurn1) {
   ASSERT_EQ(written.samples.size(), expected.size());
   const auto d = eddy::test::Compare(written.samples.data(), expected.data(), expected.size());
   EXPECT_LE(d.max_abs, 1e-6) << eddy::test::Describe(d);
+}
+
+// The same chat on a copy of the golden model with an LFM2.5 audio_detokenizer/ folder added
+// (random weights): the speech must then be that detokenizer's decoding of the reference's speech
+// frames (the detokenizer itself is tested in tests/model/lfm25_detokenizer_test.cc).
+TEST(ChatGolden, InterleavedTurn1WithLfm25Detokenizer) {
+  namespace fs = std::filesystem;
+  const auto dir = eddy::test::GoldenDir() / "model" / "outputs" / "f_e2e" / "interleaved_turn1";
+  const auto codes = eddy::test::LoadNpy(dir / "out_audio_codes.npy");  // [codebooks, frames]
+  const auto modality = eddy::test::LoadNpy(dir / "out_modality.npy");
+  const fs::path model = fs::temp_directory_path() / "eddy_chat_lfm25_model";
+  fs::remove_all(model);
+  fs::create_directories(model);
+  for (const auto& entry : fs::directory_iterator(eddy::test::GoldenModelDir())) {
+    fs::create_symlink(fs::absolute(entry.path()), model / entry.path().filename());
+  }
+  eddy::test::WriteRandomDetokenizer(model / eddy::Lfm25Detokenizer::kDirName,
+                                     eddy::test::RandomDetokenizerSpec(), 5);
+  const auto out_wav = fs::temp_directory_path() / "eddy_chat_lfm25.wav";
+  int status = 0;
+  const std::string out = RunCommand(
+      std::string(EDDY_BINARY) + " chat --audio-temperature 0 -m " + model.string() +
+          " --max-tokens " + std::to_string(modality.numel()) + " -o " + out_wav.string() + " " +
+          eddy::test::GoldenFile("mel/chirp.wav").string() + " 2>&1",
+      &status);
+  const auto detokenizer = eddy::Lfm25Detokenizer::LoadFromModelDir(model);
+  fs::remove_all(model);
+  ASSERT_EQ(status, 0) << out;
+  const auto written = eddy::ReadWav(out_wav);
+  fs::remove(out_wav);
+  ASSERT_NE(detokenizer, nullptr);
+
+  const int64_t cb = codes.dim(0), frames = codes.dim(1);
+  std::vector<std::vector<int>> speech;
+  for (int64_t j = 0; j < frames; ++j) {
+    std::vector<int> frame(cb);
+    bool is_speech = true;
+    for (int64_t c = 0; c < cb; ++c) {
+      frame[c] = static_cast<int>(codes.i64[c * frames + j]);
+      is_speech = is_speech && frame[c] < 2048;
+    }
+    if (is_speech) speech.push_back(frame);
+  }
+  ASSERT_FALSE(speech.empty());
+  const int n = static_cast<int>(speech.size());
+  std::vector<int> batch_codes(static_cast<size_t>(cb) * n);
+  for (int t = 0; t < n; ++t) {
+    for (int64_t c = 0; c < cb; ++c) batch_codes[c * n + t] = speech[t][c];
+  }
+  const std::vector<float> expected = detokenizer->Decode(batch_codes, n);
+  EXPECT_EQ(written.sample_rate, 24000);
+  ASSERT_EQ(written.samples.size(), expected.size());
+  const auto d = eddy::test::Compare(written.samples.data(), expected.data(), expected.size());
+  EXPECT_TRUE(eddy::test::WithinTolerance(d, 1e-5)) << eddy::test::Describe(d);
 }
 
 }  // namespace

@@ -40,6 +40,20 @@ struct LfmConfig {
   void Validate() const;
 };
 
+// A standalone transformers Lfm2Config file, as LFM2.5-Audio's audio_detokenizer/config.json
+// (spec_audio.md §6.1): the fields of the `lfm` object, where layer_types may also name
+// "sliding_attention" (an attention layer whose window is `sliding_window`).
+struct StandaloneLfmConfig {
+  std::vector<std::string> architectures;
+  LfmConfig lfm;
+  std::optional<int> sliding_window;   // absent from the file: nullopt
+  bool has_sliding_attention = false;  // some layer_types entry said "sliding_attention"
+
+  // Throws ModelError naming the file and field on anything unexpected.
+  static StandaloneLfmConfig Parse(const std::string& json_text, const std::string& origin);
+  static StandaloneLfmConfig Load(const std::filesystem::path& config_json);
+};
+
 struct EncoderConfig {
   int feat_in = 128;
   int feat_out = -1;

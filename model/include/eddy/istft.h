@@ -16,6 +16,9 @@ class IstftStream {
  public:
   // n_fft even, 0 < hop <= n_fft, n_fft - hop even. Throws std::invalid_argument.
   IstftStream(int n_fft, int hop);
+  // Same with a given synthesis window of n_fft = window.size() samples instead of the periodic
+  // Hann (a checkpoint's stored window buffer). The envelope is its overlap-added square.
+  IstftStream(std::vector<float> window, int hop);
   ~IstftStream();
   IstftStream(IstftStream&&) noexcept;
   IstftStream& operator=(IstftStream&&) noexcept;

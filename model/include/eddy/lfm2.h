@@ -25,6 +25,10 @@ struct Lfm2Options {
   // float32. "auto": f16 with the reduced-precision weight formats (bf16, q8, q4), float32 with
   // float32 weights so that the exact path stays exact.
   std::string kv_cache = "auto";  // auto | f16 | f32
+  // 0: full causal attention. w > 0: query position i sees key j iff 0 <= i - j < w (the LFM2.5
+  // audio detokenizer's mask, spec_audio.md §6.2), and the cache keeps only the last w - 1
+  // positions' keys and values.
+  int sliding_window = 0;
 };
 
 // Per-sequence state: for every attention layer the post-norm, post-RoPE keys and values of all
@@ -48,6 +52,7 @@ class Lfm2Cache {
   std::vector<std::vector<uint16_t>> keys16_;  // the same as f16 bits
   std::vector<std::vector<uint16_t>> values16_;
   std::vector<std::vector<float>> conv_tail_;  // per layer [L-1, hidden] (empty for attention)
+  int kv_first_ = 0;  // position of the first cached key/value row (> 0 once a window drops rows)
 };
 
 class Lfm2Model {
@@ -90,11 +95,13 @@ class Lfm2Model {
   void AttentionBlock(int layer, const float* x, int n, Lfm2Cache& cache, float* out) const;
   void ConvBlock(int layer, const float* x, int n, Lfm2Cache& cache, float* out) const;
   void FeedForward(int layer, const float* x, int n, float* out) const;
+  void DropKeysOutsideWindow(Lfm2Cache& cache) const;
 
   LfmConfig config_;
   std::shared_ptr<const SafeTensors> st_;
   std::unique_ptr<const Weights> w_;
   std::vector<float> inv_freq_;  // [head_dim / 2]
+  int sliding_window_ = 0;       // Lfm2Options::sliding_window
   bool kv_f16_ = false;
 };
 
