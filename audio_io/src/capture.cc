@@ -121,7 +121,9 @@ CaptureStream::CaptureStream(const CaptureOptions& options) {
   in.device = device.index;
   in.channelCount = channels;
   in.sampleFormat = paFloat32;
-  in.suggestedLatency = Pa_GetDeviceInfo(device.index)->defaultHighInputLatency;
+  in.suggestedLatency = options.latency_seconds > 0
+                            ? options.latency_seconds
+                            : Pa_GetDeviceInfo(device.index)->defaultHighInputLatency;
   const PaError err =
       Pa_OpenStream(&impl_->stream, &in, nullptr, impl_->rate, paFramesPerBufferUnspecified,
                     paNoFlag, &Impl::Callback, impl_.get());

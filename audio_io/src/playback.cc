@@ -5,8 +5,8 @@
 #include <array>
 #include <atomic>
 #include <cmath>
-#include <utility>
 #include <thread>
+#include <utility>
 
 #include "eddy/audio_file.h"
 #include "eddy/spsc_ring.h"
@@ -143,7 +143,9 @@ PlaybackStream::PlaybackStream(const PlaybackOptions& options) {
   out.device = device.index;
   out.channelCount = channels;
   out.sampleFormat = paFloat32;
-  out.suggestedLatency = Pa_GetDeviceInfo(device.index)->defaultHighOutputLatency;
+  out.suggestedLatency = options.latency_seconds > 0
+                             ? options.latency_seconds
+                             : Pa_GetDeviceInfo(device.index)->defaultHighOutputLatency;
   const PaError err =
       Pa_OpenStream(&impl_->stream, nullptr, &out, impl_->rate, paFramesPerBufferUnspecified,
                     paNoFlag, &Impl::Callback, impl_.get());

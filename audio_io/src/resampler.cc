@@ -85,7 +85,9 @@ void StreamResampler::Run(std::span<const float> in, bool end_of_input, std::vec
   }
   const double ratio = static_cast<double>(to_rate_) / from_rate_;
   long frames_left = static_cast<long>(in.size() / channels_);
-  const float* next = in.data();
+  // libsamplerate ignores a null input pointer, end_of_input included, so a flush needs a real one.
+  static const float kNoInput[1] = {0.0f};
+  const float* next = in.empty() ? kNoInput : in.data();
   // Output room for this input plus the filter's delay line; the loop continues if it was short.
   const long room = static_cast<long>(std::ceil(frames_left * ratio)) + 256;
   for (;;) {

@@ -20,6 +20,9 @@ struct CaptureOptions {
   int output_rate = 16000;  // rate of what Read delivers (mono)
   int channels = 0;         // 0 = the device's count, capped at 2
   ResampleQuality quality = ResampleQuality::kSincMedium;
+  // Latency asked of the host API; 0 = the device's default high latency. ALSA's pulse plugin
+  // underruns with its 35 ms default, hence 100 ms.
+  double latency_seconds = 0.1;
   double ring_seconds = 4.0;  // how far the consumer may fall behind before frames are dropped
 };
 

@@ -20,6 +20,9 @@ struct PlaybackOptions {
   int input_rate = 24000;  // rate of what Write takes (mono)
   int channels = 0;        // 0 = the device's count, capped at 2 (mono is copied to each)
   ResampleQuality quality = ResampleQuality::kSincMedium;
+  // Latency asked of the host API; 0 = the device's default high latency. ALSA's pulse plugin
+  // underruns with its 35 ms default, hence 100 ms.
+  double latency_seconds = 0.1;
   double ring_seconds = 2.0;
   double prefill_seconds = 0.1;  // queued before the device starts, so it does not start starved
   std::chrono::milliseconds write_timeout{5000};  // Write gives up when the device stops taking
