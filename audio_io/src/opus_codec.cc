@@ -104,6 +104,10 @@ std::vector<float> OpusPacketDecoder::Decode(std::span<const uint8_t> packet) {
   if (samples < 0) {
     throw AudioError(std::string("Opus decoder: malformed packet: ") + opus_strerror(samples));
   }
+  if (samples == 0 || samples > sample_rate_ * 120 / 1000) {
+    throw AudioError("Opus decoder: malformed packet: it declares " + std::to_string(samples) +
+                     " samples (a packet holds 2.5 to 120 ms)");
+  }
   std::vector<float> pcm(static_cast<size_t>(samples) * channels_);
   const int n = opus_decode_float(decoder_, packet.data(), static_cast<opus_int32>(packet.size()),
                                   pcm.data(), samples, 0);
