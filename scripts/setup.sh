@@ -21,7 +21,7 @@ done
 packages=(
   build-essential cmake pkg-config git clang-format
   libeigen3-dev libkissfft-dev libsamplerate0-dev portaudio19-dev
-  libopus-dev libopusfile-dev libogg-dev libpcre2-dev libcurl4-openssl-dev libssl-dev
+  libopus-dev libopusfile-dev libopusenc-dev libogg-dev libpcre2-dev libcurl4-openssl-dev libssl-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   # real-device tests: a user-mode sound server, the ALSA bridge PortAudio uses, speech and sox
   pulseaudio pulseaudio-utils libasound2-plugins espeak-ng sox python3

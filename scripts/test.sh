@@ -9,7 +9,7 @@ jobs=$(nproc)
 scripts/setup.sh --build-dir build --build-type Release
 
 # Tests labelled "asan" parse untrusted bytes (model files, audio files); they also run sanitized.
-asan_targets=(test_model_files test_tokenizer test_audio_files)
+asan_targets=(test_model_files test_tokenizer test_audio_files test_audio_fuzz)
 
 status=0
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 600 || status=$?

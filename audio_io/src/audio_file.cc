@@ -112,19 +112,29 @@ AudioBuffer ReadWav(const std::filesystem::path& path) {
   return ParseWav(s.str(), path.string());
 }
 
-void WriteWav(const std::filesystem::path& path, const AudioBuffer& audio, bool pcm16) {
-  if (audio.channels <= 0 || audio.sample_rate <= 0)
-    throw AudioError(path.string() + ": bad format");
-  const uint16_t bits = pcm16 ? 16 : 32, align = static_cast<uint16_t>(bits / 8 * audio.channels);
-  const uint32_t data = static_cast<uint32_t>(audio.samples.size() * (bits / 8));
+std::string EncodeWav(const AudioBuffer& audio, WavEncoding encoding) {
+  if (audio.channels <= 0 || audio.channels > 0xFFFF || audio.sample_rate <= 0) {
+    throw AudioError("WAV: bad format (" + std::to_string(audio.channels) + " channels, " +
+                     std::to_string(audio.sample_rate) + " Hz)");
+  }
+  const bool is_float = encoding == WavEncoding::kFloat32;
+  const uint16_t bits = encoding == WavEncoding::kPcm8    ? 8
+                        : encoding == WavEncoding::kPcm16 ? 16
+                        : encoding == WavEncoding::kPcm24 ? 24
+                                                          : 32;
+  const uint16_t align = static_cast<uint16_t>(bits / 8 * audio.channels);
+  const uint64_t data64 = static_cast<uint64_t>(audio.samples.size()) * (bits / 8);
+  if (data64 > 0xFFFFFFFFull - 36) throw AudioError("WAV: audio too long for a RIFF file");
+  const uint32_t data = static_cast<uint32_t>(data64);
   std::string h;
+  h.reserve(44 + data);
   const auto u32 = [&](uint32_t v) { h.append(reinterpret_cast<const char*>(&v), 4); };
   const auto u16 = [&](uint16_t v) { h.append(reinterpret_cast<const char*>(&v), 2); };
   h += "RIFF";
   u32(36 + data);
   h += "WAVEfmt ";
   u32(16);
-  u16(pcm16 ? kFormatPcm : kFormatFloat);
+  u16(is_float ? kFormatFloat : kFormatPcm);
   u16(static_cast<uint16_t>(audio.channels));
   u32(static_cast<uint32_t>(audio.sample_rate));
   u32(static_cast<uint32_t>(audio.sample_rate) * align);
@@ -132,21 +142,36 @@ void WriteWav(const std::filesystem::path& path, const AudioBuffer& audio, bool 
   u16(bits);
   h += "data";
   u32(data);
+  for (float v : audio.samples) {
+    if (is_float) {
+      h.append(reinterpret_cast<const char*>(&v), 4);
+      continue;
+    }
+    const double x = std::clamp(static_cast<double>(v), -1.0, 1.0);
+    const double full = std::ldexp(1.0, bits - 1);  // 2^(bits-1)
+    const int64_t q = std::clamp<int64_t>(std::llround(x * full), static_cast<int64_t>(-full),
+                                          static_cast<int64_t>(full) - 1);
+    const uint32_t u = bits == 8 ? static_cast<uint32_t>(q + 128) : static_cast<uint32_t>(q);
+    h.append(reinterpret_cast<const char*>(&u), bits / 8);  // little-endian low bytes
+  }
+  return h;
+}
+
+void WriteWav(const std::filesystem::path& path, const AudioBuffer& audio, WavEncoding encoding) {
+  std::string bytes;
+  try {
+    bytes = EncodeWav(audio, encoding);
+  } catch (const AudioError& e) {
+    throw AudioError(path.string() + ": " + e.what());
+  }
   std::ofstream out(path, std::ios::binary);
   if (!out) throw AudioError(path.string() + ": cannot open for writing");
-  out.write(h.data(), static_cast<std::streamsize>(h.size()));
-  if (pcm16) {
-    std::vector<int16_t> pcm(audio.samples.size());
-    for (size_t i = 0; i < pcm.size(); ++i) {
-      pcm[i] =
-          static_cast<int16_t>(std::lrint(std::clamp(audio.samples[i], -1.0f, 1.0f) * 32767.0f));
-    }
-    out.write(reinterpret_cast<const char*>(pcm.data()), static_cast<std::streamsize>(data));
-  } else {
-    out.write(reinterpret_cast<const char*>(audio.samples.data()),
-              static_cast<std::streamsize>(data));
-  }
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!out) throw AudioError(path.string() + ": write failed");
+}
+
+void WriteWav(const std::filesystem::path& path, const AudioBuffer& audio, bool pcm16) {
+  WriteWav(path, audio, pcm16 ? WavEncoding::kPcm16 : WavEncoding::kFloat32);
 }
 
 std::vector<float> Downmix(const AudioBuffer& audio) {

@@ -25,8 +25,12 @@ struct AudioBuffer {
 // truncated or absurd chunk sizes, no data).
 AudioBuffer ReadWav(const std::filesystem::path& path);
 AudioBuffer ParseWav(const std::string& bytes, const std::string& origin);
+enum class WavEncoding { kFloat32, kPcm8, kPcm16, kPcm24, kPcm32 };
 // Writes float32 (IEEE) or 16-bit PCM.
 void WriteWav(const std::filesystem::path& path, const AudioBuffer& audio, bool pcm16 = false);
+// Integer encodings clamp to [-1, 1] and round to the nearest step.
+void WriteWav(const std::filesystem::path& path, const AudioBuffer& audio, WavEncoding encoding);
+std::string EncodeWav(const AudioBuffer& audio, WavEncoding encoding);
 
 // Ogg Opus (libopusfile), decoded at 48 kHz.
 AudioBuffer ParseOggOpus(const std::string& bytes, const std::string& origin);
