@@ -136,6 +136,40 @@ TEST_F(CaptionCli, FinalsMatchTranscribeOfEachSegmentAndSubtitlesParseBack) {
   EXPECT_EQ(Finals(paced), finals);
 }
 
+// Run by ctest under scripts/with-sound-server.sh: the same file played into the virtual
+// microphone and captioned live (captured at the device's 44.1 kHz, resampled to 16 kHz) gives
+// the same finals as the file itself: same count, same segment lengths and spacing (the capture
+// starts at an arbitrary offset), same text.
+TEST_F(CaptionCli, LiveMicrophoneGivesTheFinalsOfTheFile) {
+  int status = 0;
+  const std::string args = "caption" + Model() + "--max-tokens 6 --json";
+  const auto from_file = Finals(Eddy(args + " --input " + wav_.string(), &status));
+  ASSERT_EQ(status, 0) << ReadAll(dir_ / "stderr");
+  ASSERT_EQ(from_file.size(), 2u);
+
+  const double seconds = 4.0 + static_cast<double>(audio_.size()) / 16000;
+  const fs::path live_json = dir_ / "live.json", live_err = dir_ / "live.err";
+  // Start capturing, wait until the stream is open plus the daemon's start-up delay, then play.
+  const std::string script =
+      "set -e; " + std::string(EDDY_BINARY) + " " + args + " --seconds " + std::to_string(seconds) +
+      " --save-audio " + (dir_ / "captured.wav").string() + " > " + live_json.string() + " 2> " +
+      live_err.string() + " & pid=$!; for i in $(seq 100); do " + "grep -q listening " +
+      live_err.string() + " && break; sleep 0.1; done; sleep 1.5; " + "paplay -d micsrc " +
+      wav_.string() + "; wait $pid";
+  const std::string out = RunShell("bash -c '" + script + "' 2>&1", &status);
+  ASSERT_EQ(status, 0) << out << ReadAll(live_err);
+  const auto live = Finals(ReadAll(live_json));
+  ASSERT_EQ(live.size(), from_file.size()) << ReadAll(live_json) << ReadAll(live_err);
+  const double offset = live[0].at("start").get<double>() - from_file[0].at("start").get<double>();
+  for (size_t i = 0; i < live.size(); ++i) {
+    const double start = live[i].at("start"), end = live[i].at("end");
+    const double file_start = from_file[i].at("start"), file_end = from_file[i].at("end");
+    EXPECT_NEAR(end - start, file_end - file_start, 0.03) << "segment " << i;
+    EXPECT_NEAR(start - offset, file_start, 0.03) << "segment " << i;
+    EXPECT_EQ(live[i].at("text"), from_file[i].at("text")) << "segment " << i;
+  }
+}
+
 TEST_F(CaptionCli, BadInputsFailClearly) {
   int status = 0;
   Eddy("caption" + Model() + "--input " + std::string(EDDY_BINARY), &status);
