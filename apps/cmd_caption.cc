@@ -160,12 +160,9 @@ void CaptionDevice(const CaptionOptions& opts, CaptionStream& stream, EventPrint
 }
 
 int RunCaption(const CaptionOptions& opts) {
-  SetComputeThreads(opts.model.threads);
-  const auto dir = ResolveOrPullModel(opts.model);
-  AudioModelOptions model_options;
-  model_options.weight_format = opts.model.quant;
-  const auto model = AudioModel::Load(dir, model_options);
-  const auto tokenizer = Tokenizer::Load(dir / "tokenizer.json");
+  const LoadedModel loaded = LoadModel(opts.model);
+  const auto& model = loaded.model;
+  const Tokenizer& tokenizer = loaded.tokenizer;
   ModelTranscriberOptions transcriber_options;
   transcriber_options.max_tokens = opts.max_tokens;
   ModelTranscriber transcriber(model, tokenizer, transcriber_options);

@@ -75,12 +75,10 @@ SamplingParams Params(float temperature, int top_k) {
 }
 
 int RunSpeech(Task task, const SpeechOptions& opts) {
-  SetComputeThreads(opts.model.threads);
-  const auto dir = ResolveOrPullModel(opts.model);
-  AudioModelOptions model_options;
-  model_options.weight_format = opts.model.quant;
-  const auto model = AudioModel::Load(dir, model_options);
-  const auto tokenizer = Tokenizer::Load(dir / "tokenizer.json");
+  const LoadedModel loaded = LoadModel(opts.model);
+  const auto& dir = loaded.dir;
+  const auto& model = loaded.model;
+  const Tokenizer& tokenizer = loaded.tokenizer;
   SpeechDecoder speech(dir, MimiFormatFor(opts.model.quant));
   const GenerationTokens tokens{
       tokenizer.RequireTokenId("<|im_end|>"), tokenizer.RequireTokenId("<|audio_start|>"),

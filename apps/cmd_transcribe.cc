@@ -33,12 +33,9 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 
 int RunTranscribe(const TranscribeOptions& opts) {
   const auto t_load = std::chrono::steady_clock::now();
-  SetComputeThreads(opts.model.threads);
-  const auto dir = ResolveOrPullModel(opts.model);
-  AudioModelOptions model_options;
-  model_options.weight_format = opts.model.quant;
-  const auto model = AudioModel::Load(dir, model_options);
-  const auto tokenizer = Tokenizer::Load(dir / "tokenizer.json");
+  const LoadedModel loaded = LoadModel(opts.model);
+  const auto& model = loaded.model;
+  const Tokenizer& tokenizer = loaded.tokenizer;
   const MelFrontend mel(model->config().preprocessor);
   const double load_s = Seconds(t_load);
   const GenerationTokens tokens{

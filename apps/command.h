@@ -5,8 +5,12 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "eddy/audio_model.h"
+#include "eddy/tokenizer.h"
 
 namespace eddy::app {
 
@@ -37,6 +41,15 @@ void AddModelOptions(CLI::App& cmd, ModelOptions& opts);
 // The model directory for --model; a repo id missing from the local cache is downloaded first
 // (unless HF_HUB_OFFLINE=1). Throws with a message saying where it looked or why it could not.
 std::filesystem::path ResolveOrPullModel(const ModelOptions& opts);
+
+// What the speech commands start from: the compute threads set, the model directory resolved
+// (or pulled) and the model loaded in the --quant format, with its tokenizer.
+struct LoadedModel {
+  std::filesystem::path dir;
+  std::shared_ptr<const AudioModel> model;
+  Tokenizer tokenizer;
+};
+LoadedModel LoadModel(const ModelOptions& opts);
 
 }  // namespace eddy::app
 

@@ -29,4 +29,14 @@ std::filesystem::path ResolveOrPullModel(const ModelOptions& opts) {
   }
 }
 
+LoadedModel LoadModel(const ModelOptions& opts) {
+  SetComputeThreads(opts.threads);
+  std::filesystem::path dir = ResolveOrPullModel(opts);
+  AudioModelOptions model_options;
+  model_options.weight_format = opts.quant;
+  auto model = AudioModel::Load(dir, model_options);
+  Tokenizer tokenizer = Tokenizer::Load(dir / "tokenizer.json");
+  return {std::move(dir), std::move(model), std::move(tokenizer)};
+}
+
 }  // namespace eddy::app

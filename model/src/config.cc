@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "eddy/model_error.h"
+#include "json_object.h"
 
 namespace eddy {
 
@@ -266,13 +267,7 @@ void AudioModelConfig::Validate() const {
 AudioModelConfig AudioModelConfig::Parse(const std::string& json_text, const std::string& origin) {
   AudioModelConfig c;
   try {
-    json root;
-    try {
-      root = json::parse(json_text);
-    } catch (const json::exception& e) {
-      throw ModelError(origin + ": invalid JSON: " + e.what());
-    }
-    if (!root.is_object()) throw ModelError(origin + ": top level is not a JSON object");
+    const json root = ParseJsonObject(json_text, origin);
     Read(root, "architectures", "", c.architectures);
     Read(root, "codebooks", "", c.codebooks);
     Read(root, "tie_audio_embeddings", "", c.tie_audio_embeddings);
@@ -295,13 +290,7 @@ StandaloneLfmConfig StandaloneLfmConfig::Parse(const std::string& json_text,
                                                const std::string& origin) {
   StandaloneLfmConfig c;
   try {
-    json root;
-    try {
-      root = json::parse(json_text);
-    } catch (const json::exception& e) {
-      throw ModelError(origin + ": invalid JSON: " + e.what());
-    }
-    if (!root.is_object()) throw ModelError(origin + ": top level is not a JSON object");
+    json root = ParseJsonObject(json_text, origin);
     Read(root, "architectures", "", c.architectures);
     // liquid-audio renames "sliding_attention" to "full_attention" before building Lfm2Model and
     // applies the window with an explicit mask; the parser of the `lfm` object then sees the same.

@@ -7,6 +7,7 @@
 
 #include "eddy/mimi.h"
 #include "eddy/model_error.h"
+#include "json_object.h"
 
 namespace eddy {
 
@@ -219,13 +220,7 @@ void MimiConfig::Validate() const {
 }
 
 MimiConfig MimiConfig::Parse(const std::string& json_text, const std::string& origin) {
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::exception& e) {
-    throw ModelError(origin + ": not valid JSON: " + e.what());
-  }
-  if (!root.is_object()) throw ModelError(origin + ": not a JSON object");
+  const json root = ParseJsonObject(json_text, origin);
   MimiConfig c;
   try {
     RejectUnknown(root, "",

@@ -15,20 +15,12 @@
 #include "eddy/audio_file.h"
 #include "eddy/subtitles.h"
 #include "golden.h"
+#include "run_command.h"
 
 namespace eddy {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string RunShell(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  *status = pclose(p);
-  return out;
-}
 
 std::string ReadAll(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -65,8 +57,8 @@ class CaptionCli : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   std::string Eddy(const std::string& args, int* status) const {
-    return RunShell(std::string(EDDY_BINARY) + " " + args + " 2>" + (dir_ / "stderr").string(),
-                    status);
+    return test::RunCommand(
+        std::string(EDDY_BINARY) + " " + args + " 2>" + (dir_ / "stderr").string(), status);
   }
   std::string Model() const { return " -m " + test::GoldenModelDir().string() + " "; }
 
@@ -156,7 +148,7 @@ TEST_F(CaptionCli, LiveMicrophoneGivesTheFinalsOfTheFile) {
       live_err.string() + " & pid=$!; for i in $(seq 100); do " + "grep -q listening " +
       live_err.string() + " && break; sleep 0.1; done; sleep 1.5; " + "paplay -d micsrc " +
       wav_.string() + "; wait $pid";
-  const std::string out = RunShell("bash -c '" + script + "' 2>&1", &status);
+  const std::string out = test::RunCommand("bash -c '" + script + "' 2>&1", &status);
   ASSERT_EQ(status, 0) << out << ReadAll(live_err);
   const auto live = Finals(ReadAll(live_json));
   ASSERT_EQ(live.size(), from_file.size()) << ReadAll(live_json) << ReadAll(live_err);

@@ -16,18 +16,11 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "run_command.h"
+
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string RunShell(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  *status = pclose(p);
-  return out;
-}
 
 class FullSize : public ::testing::Test {
  protected:
@@ -39,7 +32,7 @@ class FullSize : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("eddy_fullsize_" + std::to_string(getpid()));
     owned_ = true;
     int status = 0;
-    const std::string out = RunShell(
+    const std::string out = eddy::test::RunCommand(
         std::string(EDDY_BINARY) + " make-random-model --out " + dir_.string() + " --seed 3 2>&1",
         &status);
     ASSERT_EQ(status, 0) << out;
@@ -50,12 +43,12 @@ class FullSize : public ::testing::Test {
 
   static nlohmann::json Bench(const std::string& quant) {
     int status = 0;
-    const std::string out =
-        RunShell(std::string(EDDY_BINARY) + " bench --json --threads 2 -m " + dir_.string() +
-                     " --quant " + quant +
-                     " --decode-tokens 8 --audio-frames 2 --encoder-seconds 2 --mimi-frames 10 "
-                     "--accuracy-steps 8 2>/dev/null",
-                 &status);
+    const std::string out = eddy::test::RunCommand(
+        std::string(EDDY_BINARY) + " bench --json --threads 2 -m " + dir_.string() + " --quant " +
+            quant +
+            " --decode-tokens 8 --audio-frames 2 --encoder-seconds 2 --mimi-frames 10 "
+            "--accuracy-steps 8 2>/dev/null",
+        &status);
     EXPECT_EQ(status, 0) << out;
     std::printf("%s\n", out.c_str());
     return nlohmann::json::parse(out);

@@ -13,17 +13,9 @@
 #include "eddy/tokenizer.h"
 #include "golden.h"
 #include "lfm25_random_detokenizer.h"
+#include "run_command.h"
 
 namespace {
-
-std::string RunCommand(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  *status = pclose(p);
-  return out;
-}
 
 TEST(TranscribeGolden, AsrSequential) {
   const auto case_dir = eddy::test::GoldenDir() / "model" / "outputs" / "f_e2e" / "asr_sequential";
@@ -32,10 +24,10 @@ TEST(TranscribeGolden, AsrSequential) {
   // The golden ASR prompt's audio is the chirp clip (README "End-to-end prompts").
   const auto wav = eddy::test::GoldenFile("mel/chirp.wav");
   int status = 0;
-  const std::string out = RunCommand(std::string(EDDY_BINARY) + " transcribe --json -m " +
-                                         eddy::test::GoldenModelDir().string() + " --max-tokens " +
-                                         std::to_string(ids.size()) + " " + wav.string() + " 2>&1",
-                                     &status);
+  const std::string out = eddy::test::RunCommand(
+      std::string(EDDY_BINARY) + " transcribe --json -m " + eddy::test::GoldenModelDir().string() +
+          " --max-tokens " + std::to_string(ids.size()) + " " + wav.string() + " 2>&1",
+      &status);
   ASSERT_EQ(status, 0) << out;
   const auto j = nlohmann::json::parse(out);
   const auto tok = eddy::Tokenizer::Load(eddy::test::GoldenModelDir() / "tokenizer.json");
@@ -46,14 +38,14 @@ TEST(TranscribeGolden, AsrSequential) {
 TEST(TranscribeCli, BadInputsFailClearly) {
   int status = 0;
   const std::string model = " -m " + eddy::test::GoldenModelDir().string() + " ";
-  std::string out =
-      RunCommand(std::string(EDDY_BINARY) + " transcribe" + model + EDDY_BINARY + " 2>&1", &status);
+  std::string out = eddy::test::RunCommand(
+      std::string(EDDY_BINARY) + " transcribe" + model + EDDY_BINARY + " 2>&1", &status);
   EXPECT_NE(status, 0);
   EXPECT_NE(out.find("unknown audio format"), std::string::npos) << out;
-  out = RunCommand(std::string(EDDY_BINARY) + " transcribe -m /nonexistent/model x.wav 2>&1",
-                   &status);
+  out = eddy::test::RunCommand(
+      std::string(EDDY_BINARY) + " transcribe -m /nonexistent/model x.wav 2>&1", &status);
   EXPECT_NE(status, 0);
-  out = RunCommand(std::string(EDDY_BINARY) + " transcribe --help 2>&1", &status);
+  out = eddy::test::RunCommand(std::string(EDDY_BINARY) + " transcribe --help 2>&1", &status);
   EXPECT_EQ(status, 0);
   EXPECT_NE(out.find("--max-tokens"), std::string::npos) << out;
 }
@@ -71,11 +63,11 @@ TEST(ChatGolden, InterleavedTurn1) {
   const auto out_wav = std::filesystem::temp_directory_path() / "eddy_chat_golden.wav";
   int status = 0;
   const std::string out =
-      RunCommand(std::string(EDDY_BINARY) + " chat --audio-temperature 0 -m " +
-                     eddy::test::GoldenModelDir().string() + " --max-tokens " +
-                     std::to_string(modality.numel()) + " -o " + out_wav.string() + " " +
-                     eddy::test::GoldenFile("mel/chirp.wav").string() + " 2>&1",
-                 &status);
+      eddy::test::RunCommand(std::string(EDDY_BINARY) + " chat --audio-temperature 0 -m " +
+                                 eddy::test::GoldenModelDir().string() + " --max-tokens " +
+                                 std::to_string(modality.numel()) + " -o " + out_wav.string() +
+                                 " " + eddy::test::GoldenFile("mel/chirp.wav").string() + " 2>&1",
+                             &status);
   ASSERT_EQ(status, 0) << out;
   const auto written = eddy::ReadWav(out_wav);
   std::filesystem::remove(out_wav);
@@ -118,7 +110,7 @@ TEST(ChatGolden, InterleavedTurn1WithLfm25Detokenizer) {
                                      eddy::test::RandomDetokenizerSpec(), 5);
   const auto out_wav = fs::temp_directory_path() / "eddy_chat_lfm25.wav";
   int status = 0;
-  const std::string out = RunCommand(
+  const std::string out = eddy::test::RunCommand(
       std::string(EDDY_BINARY) + " chat --audio-temperature 0 -m " + model.string() +
           " --max-tokens " + std::to_string(modality.numel()) + " -o " + out_wav.string() + " " +
           eddy::test::GoldenFile("mel/chirp.wav").string() + " 2>&1",
