@@ -124,6 +124,39 @@ ordered_json RealConfig() {
   return c;
 }
 
+// The `lfm.layers.*` tensors of an LFM2 stack (spec_backbone.md §1): short-conv blocks, and GQA
+// attention blocks at the given indices.
+struct LfmShape {
+  int layers;
+  std::vector<int> attention;
+  int64_t hidden, ff, heads, kv_heads, head_dim;
+};
+
+template <typename Add>
+void AddLfmLayers(Add& add, const LfmShape& s) {
+  const int64_t d = s.hidden, hd = s.head_dim;
+  for (int i = 0; i < s.layers; ++i) {
+    const std::string p = "lfm.layers." + std::to_string(i) + ".";
+    if (std::find(s.attention.begin(), s.attention.end(), i) != s.attention.end()) {
+      add(p + "self_attn.q_proj.weight", {s.heads * hd, d});
+      add(p + "self_attn.k_proj.weight", {s.kv_heads * hd, d});
+      add(p + "self_attn.v_proj.weight", {s.kv_heads * hd, d});
+      add(p + "self_attn.out_proj.weight", {d, s.heads * hd});
+      add(p + "self_attn.q_layernorm.weight", {hd}, Init::kOnes);
+      add(p + "self_attn.k_layernorm.weight", {hd}, Init::kOnes);
+    } else {
+      add(p + "conv.in_proj.weight", {3 * d, d});
+      add(p + "conv.conv.weight", {d, 1, 3});
+      add(p + "conv.out_proj.weight", {d, d});
+    }
+    add(p + "feed_forward.w1.weight", {s.ff, d});
+    add(p + "feed_forward.w3.weight", {s.ff, d});
+    add(p + "feed_forward.w2.weight", {d, s.ff});
+    add(p + "operator_norm.weight", {d}, Init::kOnes);
+    add(p + "ffn_norm.weight", {d}, Init::kOnes);
+  }
+}
+
 std::vector<TensorSpec> MainTensors() {
   std::vector<TensorSpec> t;
   auto add = [&](const std::string& n, std::vector<int64_t> s, Init i = Init::kNormal) {
@@ -132,27 +165,13 @@ std::vector<TensorSpec> MainTensors() {
   const int64_t d = 2048, ff = 8192, hd = 64;
   add("lfm.embed_tokens.weight", {65536, d});
   add("lfm.embedding_norm.weight", {d}, Init::kOnes);
-  for (int i = 0; i < 16; ++i) {
-    const std::string p = "lfm.layers." + std::to_string(i) + ".";
-    const bool attn = i == 2 || i == 5 || i == 8 || i == 10 || i == 12 || i == 14;
-    if (attn) {
-      add(p + "self_attn.q_proj.weight", {d, d});
-      add(p + "self_attn.k_proj.weight", {8 * hd, d});
-      add(p + "self_attn.v_proj.weight", {8 * hd, d});
-      add(p + "self_attn.out_proj.weight", {d, d});
-      add(p + "self_attn.q_layernorm.weight", {hd}, Init::kOnes);
-      add(p + "self_attn.k_layernorm.weight", {hd}, Init::kOnes);
-    } else {
-      add(p + "conv.in_proj.weight", {3 * d, d});
-      add(p + "conv.conv.weight", {d, 1, 3});
-      add(p + "conv.out_proj.weight", {d, d});
-    }
-    add(p + "feed_forward.w1.weight", {ff, d});
-    add(p + "feed_forward.w3.weight", {ff, d});
-    add(p + "feed_forward.w2.weight", {d, ff});
-    add(p + "operator_norm.weight", {d}, Init::kOnes);
-    add(p + "ffn_norm.weight", {d}, Init::kOnes);
-  }
+  AddLfmLayers(add, {.layers = 16,
+                     .attention = {2, 5, 8, 10, 12, 14},
+                     .hidden = d,
+                     .ff = ff,
+                     .heads = 32,
+                     .kv_heads = 8,
+                     .head_dim = hd});
   // FastConformer encoder (spec_audio.md §3.7).
   const int64_t ch = 256, dm = 512, dff = 2048, heads = 8;
   for (int k : {0, 2, 5}) {
@@ -277,26 +296,13 @@ std::vector<TensorSpec> DetokenizerTensors() {
   add("emb.emb.weight", {8 * 2048, d});
   add("lfm.embed_tokens.weight", {65536, d});
   add("lfm.embedding_norm.weight", {d}, Init::kOnes);
-  for (int i = 0; i < 8; ++i) {
-    const std::string p = "lfm.layers." + std::to_string(i) + ".";
-    if (i == 2 || i == 4 || i == 6) {
-      add(p + "self_attn.q_proj.weight", {heads * hd, d});
-      add(p + "self_attn.k_proj.weight", {kv_heads * hd, d});
-      add(p + "self_attn.v_proj.weight", {kv_heads * hd, d});
-      add(p + "self_attn.out_proj.weight", {d, heads * hd});
-      add(p + "self_attn.q_layernorm.weight", {hd}, Init::kOnes);
-      add(p + "self_attn.k_layernorm.weight", {hd}, Init::kOnes);
-    } else {
-      add(p + "conv.in_proj.weight", {3 * d, d});
-      add(p + "conv.conv.weight", {d, 1, 3});
-      add(p + "conv.out_proj.weight", {d, d});
-    }
-    add(p + "feed_forward.w1.weight", {ff, d});
-    add(p + "feed_forward.w3.weight", {ff, d});
-    add(p + "feed_forward.w2.weight", {d, ff});
-    add(p + "operator_norm.weight", {d}, Init::kOnes);
-    add(p + "ffn_norm.weight", {d}, Init::kOnes);
-  }
+  AddLfmLayers(add, {.layers = 8,
+                     .attention = {2, 4, 6},
+                     .hidden = d,
+                     .ff = ff,
+                     .heads = heads,
+                     .kv_heads = kv_heads,
+                     .head_dim = hd});
   add("lin.weight", {1282, d});
   add("lin.bias", {1282}, Init::kZeros);
   add("istft.window", {1280}, Init::kPeriodicHann);
