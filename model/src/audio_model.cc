@@ -32,8 +32,10 @@ std::shared_ptr<const AudioModel> AudioModel::Load(const std::filesystem::path& 
   model->backbone_ = Lfm2Model::Load(model->weights_, model->config_.lfm, lfm_options);
   model->head_ = AudioHead::Load(model->weights_, model->config_, options.weight_format);
   model->audio_embedding_ = AudioEmbedding::Load(model->weights_, model->config_);
+  const bool quantized = options.weight_format == "q8" || options.weight_format == "q4";
   model->encoder_ = std::make_unique<const ConformerEncoder>(ConformerEncoder::Load(
-      *model->weights_, model->config_.encoder, model->config_.lfm.hidden_size));
+      *model->weights_, model->config_.encoder, model->config_.lfm.hidden_size,
+      quantized ? EncoderWeightStorage::kQuantizedQ8 : EncoderWeightStorage::kOwnedF32));
   return model;
 }
 

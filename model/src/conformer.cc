@@ -6,7 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <set>
+#include <map>
 #include <stdexcept>
 
 #include "ops.h"
@@ -104,17 +104,22 @@ int SubsampledFeatures(const EncoderConfig& c) {
 struct MatrixLoader {
   const SafeTensors& st;
   EncoderWeightStorage storage;
-  std::set<std::string>* viewed;  // names of the matrices left in the mapping
+  std::map<std::string, size_t>* matrix_bytes;  // bytes of every matrix as held, by name
 
   ops::WeightMatrix Matrix(const std::string& name, const std::vector<int64_t>& shape) const {
+    ops::WeightMatrix m;
     if (storage == EncoderWeightStorage::kMapped) {
-      viewed->insert(name);
-      return ops::WeightMatrix::Load(st, name, shape);
+      m = ops::WeightMatrix::Load(st, name, shape);
+    } else if (storage == EncoderWeightStorage::kQuantizedQ8) {
+      m = ops::WeightMatrix::Load(st, name, shape, ops::WeightFormat::kQ8);
+    } else {
+      int64_t cols = 1;
+      for (size_t i = 1; i < shape.size(); ++i) cols *= shape[i];
+      m = ops::WeightMatrix::FromOwned(ops::LoadF32(st, name, shape), static_cast<int>(shape[0]),
+                                       static_cast<int>(cols));
     }
-    int64_t cols = 1;
-    for (size_t i = 1; i < shape.size(); ++i) cols *= shape[i];
-    return ops::WeightMatrix::FromOwned(ops::LoadF32(st, name, shape), static_cast<int>(shape[0]),
-                                        static_cast<int>(cols));
+    (*matrix_bytes)[name] = m.bytes();
+    return m;
   }
   ops::Linear Linear(const std::string& prefix, int out, int in, bool has_bias) const {
     ops::Linear l;
@@ -505,8 +510,8 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> ConformerEncoder::Tens
 
 ConformerEncoder ConformerEncoder::Load(const SafeTensors& st, const EncoderConfig& config,
                                         int backbone_hidden, EncoderWeightStorage storage) {
-  std::set<std::string> viewed;
-  const MatrixLoader load{st, storage, &viewed};
+  std::map<std::string, size_t> matrix_bytes;
+  const MatrixLoader load{st, storage, &matrix_bytes};
   try {
     config.Validate();
   } catch (const std::invalid_argument& e) {
@@ -544,8 +549,9 @@ ConformerEncoder ConformerEncoder::Load(const SafeTensors& st, const EncoderConf
   w->adapter.linear2 = load.Linear(ad + "3", backbone_hidden, backbone_hidden, true);
   for (const auto& [name, shape] : TensorShapes(config, backbone_hidden)) {
     const TensorView& t = st.Get(name);
-    const bool in_mapping = viewed.count(name) != 0 && t.dtype != DType::kF16;
-    w->bytes += in_mapping ? t.nbytes : static_cast<size_t>(t.numel()) * sizeof(float);
+    const auto matrix = matrix_bytes.find(name);
+    w->bytes += matrix != matrix_bytes.end() ? matrix->second
+                                             : static_cast<size_t>(t.numel()) * sizeof(float);
   }
   ConformerEncoder e;
   e.weights_ = std::move(w);

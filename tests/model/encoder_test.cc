@@ -225,6 +225,23 @@ TEST_F(EncoderTest, Bf16CheckpointMatchesTheSameValuesInF32) {
   }
 }
 
+// The fast path's int8 matrices: close to float32 (int8 steps of 1/127 of each block's largest
+// weight, over a few layers), different from it, and reporting fewer weight bytes.
+TEST_F(EncoderTest, Q8MatricesStayCloseToFloat32) {
+  const SafeTensors st = SafeTensors::Open(path_);
+  const auto exact = ConformerEncoder::Load(st, config_, kHidden, EncoderWeightStorage::kOwnedF32);
+  const auto fast =
+      ConformerEncoder::Load(st, config_, kHidden, EncoderWeightStorage::kQuantizedQ8);
+  const int frames = 77;
+  const auto mel = RandomMel(config_.feat_in, frames, 9);
+  const RowMatrix expected = exact.Encode(mel.data(), frames);
+  const RowMatrix out = fast.Encode(mel.data(), frames);
+  const double rel = (out - expected).norm() / expected.norm();
+  EXPECT_GT(rel, 0.0);
+  EXPECT_LT(rel, 0.05);
+  EXPECT_LT(fast.weight_bytes(), exact.weight_bytes());
+}
+
 TEST_F(EncoderTest, ConcurrentCallsAgree) {
   const SafeTensors st = SafeTensors::Open(path_);
   const auto encoder = ConformerEncoder::Load(st, config_, kHidden);

@@ -22,7 +22,10 @@ using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 // (2x the memory of a bf16 checkpoint): on the development VM, reading weights through the file
 // mapping every call cost more than the matrix products' packing, and bf16 needs a conversion per
 // call. kMapped keeps f32/bf16 matrices in the mapping (least memory).
-enum class EncoderWeightStorage { kOwnedF32, kMapped };
+// kOwnedF32: float32 copies (the exact path). kMapped: matrices viewed in the file mapping.
+// kQuantizedQ8: matrices block-quantized to int8 (the fast path that goes with --quant q8/q4;
+// the encoder stays at 8 bits because ASR quality depends on it most).
+enum class EncoderWeightStorage { kOwnedF32, kMapped, kQuantizedQ8 };
 
 // Weights of the encoder and adapter; immutable after load, shared by every caller.
 struct ConformerWeights;
