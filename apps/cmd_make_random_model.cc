@@ -56,6 +56,76 @@ class FastRng {
   uint64_t s_;
 };
 
+// An LFM2 stack (spec_backbone.md §1) as the random checkpoints lay it out: short-conv blocks,
+// and GQA attention blocks at the given indices. One description feeds both the config file and
+// the tensor list, so the two cannot disagree.
+struct LfmShape {
+  int layers;
+  std::vector<int> attention;
+  int64_t hidden;
+  int64_t intermediate_size;  // as written in the config (block_auto_adjust_ff_dim shrinks it)
+  int64_t ff;                 // the SwiGLU width it adjusts to
+  int64_t heads, kv_heads, head_dim;
+
+  bool is_attention(int layer) const {
+    return std::find(attention.begin(), attention.end(), layer) != attention.end();
+  }
+};
+
+// The real LFM2-Audio-1.5B backbone and the LFM2.5 audio detokenizer (spec_audio.md §6.1).
+const LfmShape kBackbone{16, {2, 5, 8, 10, 12, 14}, 2048, 12288, 8192, 32, 8, 64};
+const LfmShape kDetokenizer{8, {2, 4, 6}, 512, 3328, 2304, 16, 8, 32};
+
+// The Lfm2Config fields of a stack; attention layers are named `attention_type`.
+ordered_json LfmConfigFields(const LfmShape& s, const char* attention_type) {
+  ordered_json types = ordered_json::array();
+  for (int i = 0; i < s.layers; ++i) types.push_back(s.is_attention(i) ? attention_type : "conv");
+  return {{"vocab_size", 65536},
+          {"hidden_size", s.hidden},
+          {"intermediate_size", s.intermediate_size},
+          {"num_hidden_layers", s.layers},
+          {"num_attention_heads", s.heads},
+          {"num_key_value_heads", s.kv_heads},
+          {"max_position_embeddings", 128000},
+          {"norm_eps", 1e-5},
+          {"conv_bias", false},
+          {"conv_L_cache", 3},
+          {"block_multiple_of", 256},
+          {"block_ffn_dim_multiplier", 1.0},
+          {"block_auto_adjust_ff_dim", true},
+          {"layer_types", types},
+          {"rope_theta", 1000000.0},
+          {"pad_token_id", 0},
+          {"bos_token_id", 1},
+          {"eos_token_id", 7},
+          {"tie_word_embeddings", true}};
+}
+
+template <typename Add>
+void AddLfmLayers(Add& add, const LfmShape& s) {
+  const int64_t d = s.hidden, hd = s.head_dim;
+  for (int i = 0; i < s.layers; ++i) {
+    const std::string p = "lfm.layers." + std::to_string(i) + ".";
+    if (s.is_attention(i)) {
+      add(p + "self_attn.q_proj.weight", {s.heads * hd, d});
+      add(p + "self_attn.k_proj.weight", {s.kv_heads * hd, d});
+      add(p + "self_attn.v_proj.weight", {s.kv_heads * hd, d});
+      add(p + "self_attn.out_proj.weight", {d, s.heads * hd});
+      add(p + "self_attn.q_layernorm.weight", {hd}, Init::kOnes);
+      add(p + "self_attn.k_layernorm.weight", {hd}, Init::kOnes);
+    } else {
+      add(p + "conv.in_proj.weight", {3 * d, d});
+      add(p + "conv.conv.weight", {d, 1, 3});
+      add(p + "conv.out_proj.weight", {d, d});
+    }
+    add(p + "feed_forward.w1.weight", {s.ff, d});
+    add(p + "feed_forward.w3.weight", {s.ff, d});
+    add(p + "feed_forward.w2.weight", {d, s.ff});
+    add(p + "operator_norm.weight", {d}, Init::kOnes);
+    add(p + "ffn_norm.weight", {d}, Init::kOnes);
+  }
+}
+
 ordered_json RealConfig() {
   ordered_json c;
   c["architectures"] = {"Lfm2AudioForConditionalGeneration"};
@@ -96,65 +166,9 @@ ordered_json RealConfig() {
                   {"dropout_pre_encoder", 0.1},
                   {"dropout_emb", 0.0},
                   {"dropout_att", 0.1}};
-  ordered_json types = ordered_json::array();
-  for (int i = 0; i < 16; ++i) {
-    const bool attn = i == 2 || i == 5 || i == 8 || i == 10 || i == 12 || i == 14;
-    types.push_back(attn ? "full_attention" : "conv");
-  }
-  c["lfm"] = {{"vocab_size", 65536},
-              {"hidden_size", 2048},
-              {"intermediate_size", 12288},
-              {"num_hidden_layers", 16},
-              {"num_attention_heads", 32},
-              {"num_key_value_heads", 8},
-              {"max_position_embeddings", 128000},
-              {"norm_eps", 1e-5},
-              {"conv_bias", false},
-              {"conv_L_cache", 3},
-              {"block_multiple_of", 256},
-              {"block_ffn_dim_multiplier", 1.0},
-              {"block_auto_adjust_ff_dim", true},
-              {"layer_types", types},
-              {"rope_theta", 1000000.0},
-              {"pad_token_id", 0},
-              {"bos_token_id", 1},
-              {"eos_token_id", 7},
-              {"tie_word_embeddings", true}};
+  c["lfm"] = LfmConfigFields(kBackbone, "full_attention");
   c["depthformer"] = {{"layers", 6}, {"dim", 1024}, {"tie", true}};
   return c;
-}
-
-// The `lfm.layers.*` tensors of an LFM2 stack (spec_backbone.md §1): short-conv blocks, and GQA
-// attention blocks at the given indices.
-struct LfmShape {
-  int layers;
-  std::vector<int> attention;
-  int64_t hidden, ff, heads, kv_heads, head_dim;
-};
-
-template <typename Add>
-void AddLfmLayers(Add& add, const LfmShape& s) {
-  const int64_t d = s.hidden, hd = s.head_dim;
-  for (int i = 0; i < s.layers; ++i) {
-    const std::string p = "lfm.layers." + std::to_string(i) + ".";
-    if (std::find(s.attention.begin(), s.attention.end(), i) != s.attention.end()) {
-      add(p + "self_attn.q_proj.weight", {s.heads * hd, d});
-      add(p + "self_attn.k_proj.weight", {s.kv_heads * hd, d});
-      add(p + "self_attn.v_proj.weight", {s.kv_heads * hd, d});
-      add(p + "self_attn.out_proj.weight", {d, s.heads * hd});
-      add(p + "self_attn.q_layernorm.weight", {hd}, Init::kOnes);
-      add(p + "self_attn.k_layernorm.weight", {hd}, Init::kOnes);
-    } else {
-      add(p + "conv.in_proj.weight", {3 * d, d});
-      add(p + "conv.conv.weight", {d, 1, 3});
-      add(p + "conv.out_proj.weight", {d, d});
-    }
-    add(p + "feed_forward.w1.weight", {s.ff, d});
-    add(p + "feed_forward.w3.weight", {s.ff, d});
-    add(p + "feed_forward.w2.weight", {d, s.ff});
-    add(p + "operator_norm.weight", {d}, Init::kOnes);
-    add(p + "ffn_norm.weight", {d}, Init::kOnes);
-  }
 }
 
 std::vector<TensorSpec> MainTensors() {
@@ -162,16 +176,10 @@ std::vector<TensorSpec> MainTensors() {
   auto add = [&](const std::string& n, std::vector<int64_t> s, Init i = Init::kNormal) {
     t.push_back({n, std::move(s), i, DType::kBF16});
   };
-  const int64_t d = 2048, ff = 8192, hd = 64;
+  const int64_t d = kBackbone.hidden;
   add("lfm.embed_tokens.weight", {65536, d});
   add("lfm.embedding_norm.weight", {d}, Init::kOnes);
-  AddLfmLayers(add, {.layers = 16,
-                     .attention = {2, 5, 8, 10, 12, 14},
-                     .hidden = d,
-                     .ff = ff,
-                     .heads = 32,
-                     .kv_heads = 8,
-                     .head_dim = hd});
+  AddLfmLayers(add, kBackbone);
   // FastConformer encoder (spec_audio.md §3.7).
   const int64_t ch = 256, dm = 512, dff = 2048, heads = 8;
   for (int k : {0, 2, 5}) {
@@ -259,32 +267,10 @@ std::vector<TensorSpec> MainTensors() {
 // LFM2.5-Audio's audio_detokenizer/ (spec_audio.md §6.1-6.2): an Lfm2Config with sliding-window
 // attention layers, and the module's tensors emb.emb, lfm.*, lin, istft.window.
 ordered_json DetokenizerConfig() {
-  ordered_json types = ordered_json::array();
-  for (int i = 0; i < 8; ++i) {
-    types.push_back(i == 2 || i == 4 || i == 6 ? "sliding_attention" : "conv");
-  }
-  return {{"architectures", {"Lfm25AudioTokenizer"}},
-          {"model_type", "lfm2"},
-          {"vocab_size", 65536},
-          {"hidden_size", 512},
-          {"intermediate_size", 3328},
-          {"num_hidden_layers", 8},
-          {"num_attention_heads", 16},
-          {"num_key_value_heads", 8},
-          {"max_position_embeddings", 128000},
-          {"norm_eps", 1e-5},
-          {"conv_bias", false},
-          {"conv_L_cache", 3},
-          {"block_multiple_of", 256},
-          {"block_ffn_dim_multiplier", 1.0},
-          {"block_auto_adjust_ff_dim", true},
-          {"layer_types", types},
-          {"sliding_window", 30},
-          {"rope_theta", 1000000.0},
-          {"pad_token_id", 0},
-          {"bos_token_id", 1},
-          {"eos_token_id", 7},
-          {"tie_word_embeddings", true}};
+  ordered_json c = {{"architectures", {"Lfm25AudioTokenizer"}}, {"model_type", "lfm2"}};
+  c.update(LfmConfigFields(kDetokenizer, "sliding_attention"));
+  c["sliding_window"] = 30;
+  return c;
 }
 
 std::vector<TensorSpec> DetokenizerTensors() {
@@ -292,17 +278,11 @@ std::vector<TensorSpec> DetokenizerTensors() {
   auto add = [&](const std::string& n, std::vector<int64_t> s, Init i = Init::kNormal) {
     t.push_back({n, std::move(s), i, DType::kBF16});
   };
-  const int64_t d = 512, ff = 2304, hd = 32, heads = 16, kv_heads = 8;
+  const int64_t d = kDetokenizer.hidden;
   add("emb.emb.weight", {8 * 2048, d});
   add("lfm.embed_tokens.weight", {65536, d});
   add("lfm.embedding_norm.weight", {d}, Init::kOnes);
-  AddLfmLayers(add, {.layers = 8,
-                     .attention = {2, 4, 6},
-                     .hidden = d,
-                     .ff = ff,
-                     .heads = heads,
-                     .kv_heads = kv_heads,
-                     .head_dim = hd});
+  AddLfmLayers(add, kDetokenizer);
   add("lin.weight", {1282, d});
   add("lin.bias", {1282}, Init::kZeros);
   add("istft.window", {1280}, Init::kPeriodicHann);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include "write_encoded.h"
 
 namespace eddy {
 
@@ -158,16 +159,7 @@ std::string EncodeWav(const AudioBuffer& audio, WavEncoding encoding) {
 }
 
 void WriteWav(const std::filesystem::path& path, const AudioBuffer& audio, WavEncoding encoding) {
-  std::string bytes;
-  try {
-    bytes = EncodeWav(audio, encoding);
-  } catch (const AudioError& e) {
-    throw AudioError(path.string() + ": " + e.what());
-  }
-  std::ofstream out(path, std::ios::binary);
-  if (!out) throw AudioError(path.string() + ": cannot open for writing");
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw AudioError(path.string() + ": write failed");
+  WriteEncoded(path, [&] { return EncodeWav(audio, encoding); });
 }
 
 void WriteWav(const std::filesystem::path& path, const AudioBuffer& audio, bool pcm16) {

@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <memory>
+#include "write_encoded.h"
 
 namespace eddy {
 
@@ -175,16 +176,7 @@ std::string EncodeOggOpus(const AudioBuffer& audio, int bitrate) {
 }
 
 void WriteOggOpus(const std::filesystem::path& path, const AudioBuffer& audio, int bitrate) {
-  std::string bytes;
-  try {
-    bytes = EncodeOggOpus(audio, bitrate);
-  } catch (const AudioError& e) {
-    throw AudioError(path.string() + ": " + e.what());
-  }
-  std::ofstream out(path, std::ios::binary);
-  if (!out) throw AudioError(path.string() + ": cannot open for writing");
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw AudioError(path.string() + ": write failed");
+  WriteEncoded(path, [&] { return EncodeOggOpus(audio, bitrate); });
 }
 
 }  // namespace eddy

@@ -254,7 +254,9 @@ void Lfm2Model::AttentionBlock(int layer, const float* x, int n, Lfm2Cache& cach
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 #pragma omp parallel if (static_cast <long>(n) * (p0 + n) * heads > 32768)
   {
-    std::vector<float> scores(p0 - first + n);
+    // Per-thread and kept between calls: this runs for every attention layer of every step.
+    thread_local std::vector<float> scores;
+    if (scores.size() < static_cast<size_t>(p0 - first + n)) scores.resize(p0 - first + n);
 #pragma omp for collapse(2) schedule(static)
     for (int h = 0; h < heads; ++h) {
       for (int t = 0; t < n; ++t) {

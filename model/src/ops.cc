@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -281,9 +282,19 @@ void WeightMatrix::MatMulTMany(std::span<const WeightMatrix* const> matrices, co
     for (size_t i = 0; i < matrices.size(); ++i) matrices[i]->MatMulT(x, n, ys[i]);
     return;
   }
-  std::vector<const quant::QuantizedMatrix*> quantized;
-  for (const WeightMatrix* m : matrices) quantized.push_back(m->quantized_.get());
-  quant::QuantizedMatrix::MatMulTMany(quantized, x, n, ys, quant::BestKernel());
+  // No allocation on the decode path: the fused groups are q/k/v and gate/up.
+  constexpr size_t kMaxFused = 4;
+  if (matrices.size() > kMaxFused) {
+    for (size_t i = 0; i < matrices.size(); i += kMaxFused) {
+      const size_t count = std::min(kMaxFused, matrices.size() - i);
+      MatMulTMany(matrices.subspan(i, count), x, n, ys.subspan(i, count));
+    }
+    return;
+  }
+  std::array<const quant::QuantizedMatrix*, kMaxFused> quantized;
+  for (size_t i = 0; i < matrices.size(); ++i) quantized[i] = matrices[i]->quantized_.get();
+  quant::QuantizedMatrix::MatMulTMany({quantized.data(), matrices.size()}, x, n, ys,
+                                      quant::BestKernel());
 }
 
 void WeightMatrix::Row(int r, float* out) const {
