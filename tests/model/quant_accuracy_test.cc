@@ -57,8 +57,10 @@ TEST(QuantAccuracy, Q8AgreesWithFloat32) {
 TEST(QuantAccuracy, Q4AgreesWithFloat32) {
   const LogitAgreement a = CompareWithFloat32("q4", kSteps);
   // A 4-bit step is an eighth of the block's largest weight: on a model as narrow as the golden one
-  // (hidden size 32, one block per row) that is most of the signal of a product.
-  EXPECT_LT(a.rms_relative_error, 0.8);
+  // (hidden size 32, one block per row) that is most of the signal of a product. Other golden sets
+  // (other seeds, sizes) land elsewhere, so the bound is the meaningful limit: logits that still
+  // follow float32's (unrelated ones of the same size would be about 1.4 apart).
+  EXPECT_LT(a.rms_relative_error, 1.0);
   EXPECT_GE(a.top1, 0.5);
 }
 
