@@ -170,7 +170,10 @@ int RunCaption(const CaptionOptions& opts) {
   config.partial_interval_ms = opts.partial_interval_ms;
   const bool live = opts.input.empty() || opts.realtime;
   // A live source must never fall behind; a file run as fast as possible stays reproducible.
-  if (live) config.partial_compute_budget = opts.partial_budget;
+  if (live) {
+    config.partial_compute_budget = opts.partial_budget;
+    config.background_partials = true;
+  }
   config.Validate();
   CaptionStream stream(config, transcriber);
   EventPrinter printer(opts.json);
@@ -195,6 +198,10 @@ int RunCaption(const CaptionOptions& opts) {
                  s.audio_seconds, s.real_time_factor(), static_cast<long long>(s.finals),
                  s.final_latency_mean_s, s.final_latency_max_s, static_cast<long long>(s.partials),
                  s.partial_interval_mean_s, s.partial_interval_max_s, s.dropped_seconds());
+    std::fprintf(stderr, "decoding: %lld transcriptions, %lld tokens, %lld of them drafted\n",
+                 static_cast<long long>(transcriber.transcriptions()),
+                 static_cast<long long>(transcriber.generated_tokens()),
+                 static_cast<long long>(transcriber.drafted_tokens_kept()));
   }
   return 0;
 }

@@ -64,6 +64,14 @@ void Lfm2Cache::Reset() {
   for (auto& v : values16_) v.clear();
   for (auto& c : conv_tail_) std::fill(c.begin(), c.end(), 0.0f);
   kv_first_ = 0;
+  chunk_first_ = -1;
+  for (auto& c : conv_chunk_) c.clear();
+}
+
+void Lfm2Cache::set_rewindable(bool on) {
+  rewindable_ = on;
+  chunk_first_ = -1;
+  if (!on) conv_chunk_.clear();
 }
 
 Lfm2Model::Lfm2Model(const LfmConfig& config) : config_(config) {}
@@ -192,6 +200,10 @@ void Lfm2Model::ConvBlock(int layer, const float* x, int n, Lfm2Cache& cache, fl
     }
   }
   std::copy(v + static_cast<size_t>(n) * d, v + static_cast<size_t>(tail + n) * d, state.begin());
+  if (cache.rewindable_) {
+    cache.conv_chunk_.resize(cache.conv_tail_.size());
+    cache.conv_chunk_[layer].assign(v, v + static_cast<size_t>(tail + n) * d);
+  }
   l.conv_out_proj.Forward(y, n, out);
 }
 
@@ -329,6 +341,7 @@ void Lfm2Model::Forward(const float* embeddings, int n, Lfm2Cache& cache, float*
   float* delta = Scratch(ws.delta, size);
   std::copy(embeddings, embeddings + size, h);
   if (layer_outputs) layer_outputs->clear();
+  if (cache.rewindable_) cache.chunk_first_ = cache.position_;
   for (int i = 0; i < config_.num_hidden_layers; ++i) {
     const Weights::Layer& l = w_->layers[i];
 #pragma omp parallel for schedule(static) if (n > 8)
@@ -373,6 +386,60 @@ std::vector<float> Lfm2Model::Forward(const std::vector<float>& embeddings,
 
 void Lfm2Model::TextLogits(const float* hidden, float* logits) const {
   w_->embed_tokens.MatMulT(hidden, 1, logits);
+}
+
+void Lfm2Model::TextLogits(const float* hidden, int n, float* logits) const {
+  if (n > 0) w_->embed_tokens.MatMulT(hidden, n, logits);
+}
+
+bool Lfm2Model::rows_independent_of_batch() const {
+  auto quantized = [](const WeightMatrix& m) {
+    return m.format() == ops::WeightFormat::kQ8 || m.format() == ops::WeightFormat::kQ4;
+  };
+  if (!quantized(w_->embed_tokens)) return false;
+  for (const Weights::Layer& l : w_->layers) {
+    const bool ok = l.kind == LayerKind::kConv
+                        ? quantized(l.in_proj.weight) && quantized(l.conv_out_proj.weight)
+                        : quantized(l.q_proj.weight) && quantized(l.k_proj.weight) &&
+                              quantized(l.v_proj.weight) && quantized(l.attn_out_proj.weight);
+    if (!ok || !quantized(l.w1.weight) || !quantized(l.w2.weight) || !quantized(l.w3.weight)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Lfm2Model::Rewind(Lfm2Cache& cache, int position) const {
+  if (position == cache.position_) return;
+  if (!cache.rewindable_ || cache.chunk_first_ < 0 || position < cache.chunk_first_ ||
+      position > cache.position_) {
+    throw ModelError("Lfm2Model::Rewind: position " + std::to_string(position) +
+                     " is not within the last rewindable chunk");
+  }
+  if (sliding_window_ > 0) {
+    throw ModelError("Lfm2Model::Rewind: not possible with a sliding window");
+  }
+  const int d = config_.hidden_size, tail = config_.conv_L_cache - 1;
+  const size_t keep_rows = static_cast<size_t>(position - cache.kv_first_);
+  for (size_t i = 0; i < cache.keys_.size(); ++i) {
+    if (config_.layer_types[i] == LayerKind::kConv) {
+      // Inputs of positions position - tail .. position - 1, counted from the chunk's history.
+      const std::vector<float>& chunk = cache.conv_chunk_[i];
+      const size_t from = static_cast<size_t>(position - cache.chunk_first_) * d;
+      std::copy(chunk.begin() + from, chunk.begin() + from + static_cast<size_t>(tail) * d,
+                cache.conv_tail_[i].begin());
+    } else {
+      const size_t width = static_cast<size_t>(cache.kv_width_);
+      auto shrink = [&](auto& rows) {
+        if (!rows.empty()) rows.resize(keep_rows * width);
+      };
+      shrink(cache.keys_[i]);
+      shrink(cache.values_[i]);
+      shrink(cache.keys16_[i]);
+      shrink(cache.values16_[i]);
+    }
+  }
+  cache.position_ = position;
 }
 
 std::vector<float> Lfm2Model::TextLogits(const float* hidden) const {

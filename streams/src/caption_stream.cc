@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -72,10 +73,25 @@ void CaptionConfig::Validate() const {
   }
 }
 
+// A partial transcription running on its own thread. The worker writes text/seconds and then
+// sets done; the stream reads them only after joining.
+struct CaptionStream::BackgroundPartial {
+  SegmentEvent event;
+  std::atomic<bool> cancel{false};
+  std::atomic<bool> done{false};
+  std::string text;
+  double seconds = 0.0;
+  std::thread worker;
+};
+
 CaptionStream::CaptionStream(const CaptionConfig& config, SegmentTranscriber& transcriber)
     : config_(config),
       transcriber_(transcriber),
       segmenter_((config.Validate(), config.segmenter)) {}
+
+CaptionStream::~CaptionStream() {
+  CancelBackgroundPartial();
+}
 
 void CaptionStream::AcceptWaveform(const float* samples, size_t n, int sample_rate) {
   if (finished_) {
@@ -104,6 +120,7 @@ void CaptionStream::AcceptWaveform(const float* samples, size_t n, int sample_ra
 void CaptionStream::InputFinished() {
   if (finished_) return;
   finished_ = true;
+  CollectBackgroundPartial();
   Handle(segmenter_.Finish());
 }
 
@@ -113,6 +130,7 @@ void CaptionStream::ReportDroppedSamples(int64_t n) {
 }
 
 void CaptionStream::reset() {
+  CancelBackgroundPartial();
   segmenter_.reset();
   events_.clear();
   stats_ = CaptionStats{};
@@ -122,6 +140,7 @@ void CaptionStream::reset() {
   segment_start_ = -1;
   last_partial_end_ = 0;
   last_partial_voiced_end_ = 0;
+  last_partial_shown_ = 0;
   hypotheses_.clear();
   partial_interval_sum_ = 0.0;
   partial_interval_count_ = 0;
@@ -131,7 +150,13 @@ void CaptionStream::reset() {
   last_partial_seconds_ = 0.0;
 }
 
+bool CaptionStream::HasEvents() {
+  CollectBackgroundPartial();
+  return !events_.empty();
+}
+
 std::vector<CaptionEvent> CaptionStream::TakeEvents() {
+  CollectBackgroundPartial();
   std::vector<CaptionEvent> out(std::make_move_iterator(events_.begin()),
                                 std::make_move_iterator(events_.end()));
   events_.clear();
@@ -140,30 +165,41 @@ std::vector<CaptionEvent> CaptionStream::TakeEvents() {
 
 void CaptionStream::BeginSegmentIfNew(int64_t start_sample) {
   if (segment_active_) return;
+  CancelBackgroundPartial();  // of the previous segment; none should be left
   segment_active_ = true;
   segment_start_ = start_sample;
   last_partial_end_ = start_sample;
   last_partial_voiced_end_ = start_sample;
+  last_partial_shown_ = start_sample;
   hypotheses_.clear();
+  transcriber_.StartSegment();
 }
 
 void CaptionStream::Handle(const std::vector<SegmentEvent>& events) {
   const int64_t interval =
       static_cast<int64_t>(config_.partial_interval_ms) * kCaptionSampleRate / 1000;
   for (const SegmentEvent& e : events) {
+    CollectBackgroundPartial();
     switch (e.kind) {
       case SegmentEventKind::kGrew:
         BeginSegmentIfNew(e.start_sample);
-        // Partials only while speech continues: trailing silence adds nothing to re-decode.
-        if (interval > 0 && e.end_sample - last_partial_end_ >= interval &&
+        // Partials only while someone speaks (the newest frame is voiced): trailing silence adds
+        // nothing to re-decode, and a partial begun in a pause would compete with the final's
+        // decode if the pause turns out to be the end.
+        if (interval > 0 && !background_ && e.end_sample - last_partial_end_ >= interval &&
+            e.last_voiced_end_sample == e.end_sample &&
             e.last_voiced_end_sample > last_partial_voiced_end_ && PartialBudgetAllows()) {
-          EmitPartial(e);
+          if (config_.background_partials) {
+            StartBackgroundPartial(e);
+          } else {
+            EmitPartial(e);
+          }
         }
         if (config_.speculative_final) SpeculateFinal(e);
         break;
       case SegmentEventKind::kCompleted:
         BeginSegmentIfNew(e.start_sample);
-        EmitFinal(e);
+        EmitFinal(e, CancelBackgroundPartial());
         break;
       case SegmentEventKind::kDropped:
         break;  // too little speech: never reaches the transcriber
@@ -175,7 +211,7 @@ std::string CaptionStream::TimedTranscribe(int64_t begin, int64_t end, bool is_f
                                            double& seconds) {
   const std::vector<float> audio = segmenter_.Audio(begin, end);
   const auto t0 = std::chrono::steady_clock::now();
-  std::string text = transcriber_.Transcribe(std::span<const float>(audio), is_final);
+  std::string text = transcriber_.Transcribe(std::span<const float>(audio), is_final, nullptr);
   seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   stats_.transcribe_seconds += seconds;
   return text;
@@ -191,12 +227,58 @@ bool CaptionStream::PartialBudgetAllows() const {
 
 void CaptionStream::EmitPartial(const SegmentEvent& e) {
   double seconds = 0.0;
+  std::string text = TimedTranscribe(e.start_sample, e.end_sample, false, seconds);
+  RecordPartial(e, std::move(text), seconds);
+}
+
+void CaptionStream::StartBackgroundPartial(const SegmentEvent& e) {
+  auto job = std::make_unique<BackgroundPartial>();
+  job->event = e;
+  BackgroundPartial* j = job.get();
+  std::vector<float> audio = segmenter_.Audio(e.start_sample, e.end_sample);
+  j->worker = std::thread([this, j, audio = std::move(audio)] {
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      j->text = transcriber_.Transcribe(std::span<const float>(audio), false, &j->cancel);
+    } catch (...) {
+      // A partial is expendable; a broken transcriber shows again at the final, on the stream's
+      // thread, where its exception reaches the caller.
+      j->cancel = true;
+    }
+    j->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    j->done = true;
+  });
+  background_ = std::move(job);
+}
+
+void CaptionStream::CollectBackgroundPartial() {
+  if (!background_ || !background_->done) return;
+  std::unique_ptr<BackgroundPartial> job = std::move(background_);
+  job->worker.join();
+  stats_.transcribe_seconds += job->seconds;
+  if (job->cancel) return;
+  // Shown now: the interval counts the audio that arrived while it ran.
+  SegmentEvent shown = job->event;
+  RecordPartial(shown, std::move(job->text), job->seconds);
+}
+
+double CaptionStream::CancelBackgroundPartial() {
+  if (!background_) return 0.0;
+  const auto t0 = std::chrono::steady_clock::now();
+  background_->cancel = true;
+  background_->worker.join();
+  stats_.transcribe_seconds += background_->seconds;
+  background_.reset();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void CaptionStream::RecordPartial(const SegmentEvent& e, std::string text, double seconds) {
   CaptionEvent ev;
   ev.type = CaptionEventType::kPartial;
   ev.id = next_id_;
   ev.start = Seconds(e.start_sample);
   ev.end = Seconds(e.end_sample);
-  ev.text = TimedTranscribe(e.start_sample, e.end_sample, false, seconds);
+  ev.text = std::move(text);
   last_partial_seconds_ = seconds;
   last_partial_done_ = std::chrono::steady_clock::now();
   hypotheses_.push_back(ev.text);
@@ -204,14 +286,18 @@ void CaptionStream::EmitPartial(const SegmentEvent& e) {
   if (hypotheses_.size() > k) hypotheses_.erase(hypotheses_.begin());
   if (hypotheses_.size() == k) ev.stable = StablePrefix(hypotheses_);
 
+  // Where the partial became visible on the stream clock: at its audio's end when decoded in
+  // line, later when it ran beside the audio.
+  const int64_t shown = config_.background_partials ? segmenter_.samples_seen() : e.end_sample;
   if (last_partial_end_ > segment_start_) {  // a previous partial of this segment
-    const double gap = Seconds(e.end_sample - last_partial_end_);
+    const double gap = Seconds(shown - last_partial_shown_);
     partial_interval_sum_ += gap;
     ++partial_interval_count_;
     stats_.partial_interval_max_s = std::max(stats_.partial_interval_max_s, gap);
     stats_.partial_interval_mean_s = partial_interval_sum_ / double(partial_interval_count_);
   }
   ++stats_.partials;
+  last_partial_shown_ = shown;
   last_partial_end_ = e.end_sample;
   last_partial_voiced_end_ = e.last_voiced_end_sample;
   events_.push_back(std::move(ev));
@@ -224,12 +310,14 @@ void CaptionStream::SpeculateFinal(const SegmentEvent& e) {
                           config_.segmenter.frame_ms * frame;
   const int64_t final_end = e.last_voiced_end_sample + padding;
   if (e.end_sample != final_end) return;  // speech still going, or already speculated
+  const double waited = CancelBackgroundPartial();
   speculation_.start = e.start_sample;
   speculation_.end = final_end;
   speculation_.text = TimedTranscribe(e.start_sample, final_end, true, speculation_.seconds);
+  speculation_.seconds += waited;
 }
 
-void CaptionStream::EmitFinal(const SegmentEvent& e) {
+void CaptionStream::EmitFinal(const SegmentEvent& e, double waited_for_partial) {
   double seconds = 0.0;
   CaptionEvent ev;
   ev.type = CaptionEventType::kFinal;
@@ -246,6 +334,7 @@ void CaptionStream::EmitFinal(const SegmentEvent& e) {
     latency = std::max(waited, Seconds(e.end_sample - e.last_voiced_end_sample) + seconds);
   } else {
     ev.text = TimedTranscribe(e.start_sample, e.end_sample, true, seconds);
+    seconds += waited_for_partial;
     latency = waited + seconds;
   }
   speculation_ = Speculation{};

@@ -40,6 +40,47 @@ void ModelBackend::Advance() {
   if (trace_ != nullptr) trace_->last_hidden.push_back(last_);
 }
 
+bool ModelBackend::CanVerifyDrafts() const {
+  if (trace_ != nullptr || !sampling_.text.greedy()) return false;
+  return allow_inexact_drafts_ || model_->backbone().rows_independent_of_batch();
+}
+
+int ModelBackend::AdvanceWithDraft(const std::vector<int>& draft) {
+  if (draft.empty() || !CanVerifyDrafts()) {
+    Advance();
+    return 0;
+  }
+  const Lfm2Model& backbone = model_->backbone();
+  const int hidden = model_->hidden_size();
+  const int pending_rows = static_cast<int>(pending_.size() / hidden);
+  if (pending_rows == 0) throw std::logic_error("AdvanceWithDraft() without pending input");
+  const int k = static_cast<int>(draft.size());
+  pending_.resize(static_cast<size_t>(pending_rows + k) * hidden);
+  backbone.EmbedText(draft, pending_.data() + static_cast<size_t>(pending_rows) * hidden);
+  const int start = cache_.position();
+  const int rows = pending_rows + k;
+  hidden_.resize(pending_.size());
+  cache_.set_rewindable(true);
+  backbone.Forward(pending_.data(), rows, cache_, hidden_.data());
+  pending_.clear();
+  // Row pending_rows - 1 + i predicts the token after draft[0..i-1].
+  const int vocab = backbone.vocab_size();
+  logits_.resize(static_cast<size_t>(k + 1) * vocab);
+  const float* first = hidden_.data() + static_cast<size_t>(pending_rows - 1) * hidden;
+  backbone.TextLogits(first, k + 1, logits_.data());
+  int kept = 0;
+  while (kept < k && sampler_.Sample(logits_.data() + static_cast<size_t>(kept) * vocab, vocab,
+                                     sampling_.text) == draft[static_cast<size_t>(kept)]) {
+    ++kept;
+  }
+  draft_tokens_kept_ += kept;
+  backbone.Rewind(cache_, start + pending_rows + kept);
+  cache_.set_rewindable(false);
+  const float* last = first + static_cast<size_t>(kept) * hidden;
+  last_.assign(last, last + hidden);
+  return kept;
+}
+
 int ModelBackend::SampleText() {
   logits_.resize(model_->backbone().vocab_size());
   model_->backbone().TextLogits(last_.data(), logits_.data());

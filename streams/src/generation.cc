@@ -39,12 +39,51 @@ GenerationOutput AudioOutput(GenerationBackend& backend, int step, const Generat
 
 }  // namespace
 
+namespace {
+
+// The part of a draft worth verifying: at most `room` tokens, ending at its first stop token or
+// switch to audio (nothing after those is text).
+std::vector<int> UsableDraft(const std::vector<int>& draft, int room,
+                             const GenerationTokens& tokens) {
+  std::vector<int> usable;
+  for (int id : draft) {
+    if (static_cast<int>(usable.size()) >= room) break;
+    usable.push_back(id);
+    if (id == tokens.im_end || id == tokens.audio_start) break;
+  }
+  return usable;
+}
+
+}  // namespace
+
 StopReason GenerateSequential(GenerationBackend& backend, const GenerationLimits& limits,
-                              const GenerationTokens& tokens, const GenerationSink& emit) {
+                              const GenerationTokens& tokens, const GenerationSink& emit,
+                              const std::vector<int>& text_draft) {
   bool audio = false;
-  for (int step = 0; step < limits.max_new_tokens; ++step) {
+  int step = 0;
+  bool advanced = false;  // the backend already holds the hidden state of the next step
+  int max_steps = limits.max_new_tokens;
+  if (limits.max_new_tokens_after_draft > 0) {
+    max_steps = std::min(max_steps, limits.max_new_tokens_after_draft);
+  }
+  const std::vector<int> draft = UsableDraft(text_draft, limits.max_new_tokens, tokens);
+  if (!draft.empty() && !Cancelled(limits)) {
+    const int kept = backend.AdvanceWithDraft(draft);
+    if (limits.max_new_tokens_after_draft > 0) {
+      max_steps = std::min(limits.max_new_tokens, kept + limits.max_new_tokens_after_draft);
+    }
+    advanced = true;
+    for (; step < kept; ++step) {
+      const int id = draft[static_cast<size_t>(step)];
+      emit(TextOutput(step, id));
+      if (id == tokens.im_end) return StopReason::kEndOfTurn;
+      if (id == tokens.audio_start) audio = true;
+    }
+  }
+  for (; step < max_steps; ++step) {
     if (Cancelled(limits)) return StopReason::kCancelled;
-    backend.Advance();
+    if (!advanced) backend.Advance();
+    advanced = false;
     if (!audio) {
       const int id = backend.SampleText();
       emit(TextOutput(step, id));  // sequential mode yields the stop token too

@@ -35,7 +35,8 @@ ModelTranscriber::ModelTranscriber(std::shared_ptr<const AudioModel> model,
                              hidden.data());
 }
 
-std::string ModelTranscriber::Transcribe(std::span<const float> samples, bool /*is_final*/) {
+std::string ModelTranscriber::Transcribe(std::span<const float> samples, bool is_final,
+                                         const std::atomic<bool>* cancel) {
   if (static_cast<int64_t>(samples.size()) < mel_.MinSamples()) return {};
   const LogMelFeatures features = mel_.ComputeLogMel(samples);
   Conversation conv = PromptPrefix(tokenizer_, *model_, options_.system_prompt);
@@ -44,16 +45,28 @@ std::string ModelTranscriber::Transcribe(std::span<const float> samples, bool /*
   conv.NewTurn(Role::kAssistant);
 
   ModelBackend backend(model_, GenerationSampling{});
+  backend.set_allow_inexact_drafts(!is_final);
   backend.Begin(conv.prompt(), &prefix_cache_);
   const GenerationTokens tokens{
       tokenizer_.RequireTokenId("<|im_end|>"), tokenizer_.RequireTokenId("<|audio_start|>"),
       tokenizer_.RequireTokenId("<|text_end|>"), AudioModelConfig::kEndOfAudio};
   GenerationLimits limits;
   limits.max_new_tokens = options_.max_tokens;
+  limits.cancel = cancel;
+  if (!is_final) limits.max_new_tokens_after_draft = options_.partial_new_tokens;
   std::vector<int32_t> ids;
-  GenerateSequential(backend, limits, tokens, [&](const GenerationOutput& o) {
-    if (o.kind == OutputKind::kText) ids.push_back(o.text_id);
-  });
+  const std::vector<int> draft =
+      options_.draft_previous_result ? previous_ids_ : std::vector<int32_t>{};
+  GenerateSequential(
+      backend, limits, tokens,
+      [&](const GenerationOutput& o) {
+        if (o.kind == OutputKind::kText) ids.push_back(o.text_id);
+      },
+      draft);
+  drafted_tokens_kept_ += backend.draft_tokens_kept();
+  ++transcriptions_;
+  generated_tokens_ += static_cast<int64_t>(ids.size());
+  previous_ids_ = ids;
   return tokenizer_.Decode(ids, /*skip_special_tokens=*/true);
 }
 

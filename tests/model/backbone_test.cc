@@ -2,7 +2,9 @@
 // weights (the expected values are the model's own one-shot results, not golden data).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <thread>
@@ -14,6 +16,7 @@
 #include "eddy/safetensors.h"
 #include "eddy/safetensors_writer.h"
 #include "golden.h"
+#include "quant.h"
 
 namespace eddy {
 namespace {
@@ -228,6 +231,114 @@ TEST(Backbone, Bf16RopeOptionChangesResultsSlightly) {
   const double diff = MaxAbsDiff(ha, hb);
   EXPECT_GT(diff, 0.0);
   EXPECT_LT(diff, 0.5);
+}
+
+}  // namespace
+}  // namespace eddy
+
+namespace eddy {
+namespace {
+
+std::shared_ptr<const Lfm2Model> LoadAs(const std::string& format) {
+  Lfm2Options options;
+  options.weight_format = format;
+  return Lfm2Model::Load(Model().st, Model().config.lfm, options);
+}
+
+// Rows 20.. of a 20 + k position run, computed as one chunk of k or as k single steps.
+std::pair<std::vector<float>, std::vector<float>> BatchAndSteps(const Lfm2Model& m, int k) {
+  const int d = m.hidden_size();
+  const std::vector<float> emb = m.EmbedText(PromptIds(20 + k));
+  Lfm2Cache batch = m.NewCache();
+  std::vector<float> prefix(static_cast<size_t>(20) * d);
+  m.Forward(emb.data(), 20, batch, prefix.data());
+  Lfm2Cache steps = batch;
+  std::vector<float> a(static_cast<size_t>(k) * d), b(a.size());
+  m.Forward(emb.data() + 20 * d, k, batch, a.data());
+  for (int t = 0; t < k; ++t) {
+    m.Forward(emb.data() + (20 + t) * d, 1, steps, b.data() + static_cast<size_t>(t) * d);
+  }
+  return {a, b};
+}
+
+// Draft verification relies on this: with block-quantized weights a chunk's rows and their text
+// logits are bit for bit those of single steps, under every kernel.
+TEST(Backbone, QuantizedRowsDoNotDependOnTheBatch) {
+  for (const std::string format : {"q8", "q4"}) {
+    const auto m = LoadAs(format);
+    EXPECT_TRUE(m->rows_independent_of_batch()) << format;
+    for (quant::Kernel kernel :
+         {quant::Kernel::kPortable, quant::Kernel::kAvx2, quant::Kernel::kAvx512Vnni}) {
+      if (!quant::Supported(kernel)) {
+        std::fprintf(stderr, "NOTE: kernel %s not supported by this CPU, not checked\n",
+                     quant::KernelName(kernel));
+        continue;
+      }
+      quant::ForceKernel(kernel);
+      for (int k : {2, 5, 17, 20}) {
+        const auto [batch, steps] = BatchAndSteps(*m, k);
+        EXPECT_EQ(batch, steps) << format << " " << quant::KernelName(kernel) << " k=" << k;
+        const int d = m->hidden_size(), vocab = m->vocab_size();
+        std::vector<float> together(static_cast<size_t>(k) * vocab);
+        m->TextLogits(batch.data(), k, together.data());
+        for (int t = 0; t < k; ++t) {
+          const std::vector<float> one = m->TextLogits(batch.data() + static_cast<size_t>(t) * d);
+          ASSERT_TRUE(std::equal(one.begin(), one.end(),
+                                 together.begin() + static_cast<ptrdiff_t>(t) * vocab))
+              << format << " logits row " << t;
+        }
+      }
+    }
+    quant::ForceKernel(quant::BestKernel());
+  }
+  EXPECT_FALSE(LoadAs("f32")->rows_independent_of_batch());
+  EXPECT_FALSE(LoadAs("bf16")->rows_independent_of_batch());
+}
+
+// Rewinding into a chunk leaves the cache as if only the kept positions had been computed: the
+// continuation matches a run that never saw the dropped ones.
+TEST(Backbone, RewindDropsTheLaterPositionsOfAChunk) {
+  for (const std::string format : {"q8", "f32"}) {
+    const auto m = LoadAs(format);
+    const int d = m->hidden_size();
+    const std::vector<float> emb = m->EmbedText(PromptIds(9));
+    const std::vector<float> chunk = m->EmbedText({40, 41, 42, 43, 44, 45});
+    const std::vector<float> next = m->EmbedText({77, 78});
+    for (int keep : {0, 1, 2, 5, 6}) {
+      Lfm2Cache cache = m->NewCache();
+      m->Forward(emb, cache);
+      Lfm2Cache reference = cache;
+      cache.set_rewindable(true);
+      m->Forward(chunk, cache);
+      m->Rewind(cache, 9 + keep);
+      cache.set_rewindable(false);
+      EXPECT_EQ(cache.position(), 9 + keep);
+      const std::vector<float> got = m->Forward(next, cache);
+      for (int t = 0; t < keep; ++t) {
+        m->Forward(std::vector<float>(chunk.begin() + t * d, chunk.begin() + (t + 1) * d),
+                   reference);
+      }
+      const std::vector<float> want = m->Forward(next, reference);
+      if (format == "q8") {
+        EXPECT_EQ(got, want) << "keep " << keep;
+      } else {
+        EXPECT_LE(MaxAbsDiff(got, want), 1e-5) << "keep " << keep;
+      }
+    }
+  }
+}
+
+TEST(Backbone, RewindOutsideTheLastChunkIsAnError) {
+  const Lfm2Model& m = *Model().lfm;
+  Lfm2Cache cache = m.NewCache();
+  m.Forward(m.EmbedText(PromptIds(5)), cache);
+  EXPECT_THROW(m.Rewind(cache, 3), ModelError);  // not rewindable
+  cache.set_rewindable(true);
+  m.Forward(m.EmbedText({1, 2, 3}), cache);
+  EXPECT_THROW(m.Rewind(cache, 4), ModelError);  // before the chunk
+  EXPECT_THROW(m.Rewind(cache, 9), ModelError);  // after the end
+  m.Rewind(cache, 6);
+  EXPECT_EQ(cache.position(), 6);
 }
 
 }  // namespace

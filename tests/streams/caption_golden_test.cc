@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <map>
+#include <string>
 
 #include "caption_synth.h"
 #include "eddy/conversation.h"
@@ -21,13 +24,20 @@ using caption_test::Synth;
 constexpr int kMaxTokens = 8;
 
 struct Fixture {
-  std::shared_ptr<const AudioModel> model = AudioModel::Load(test::GoldenModelDir());
+  std::shared_ptr<const AudioModel> model;
   Tokenizer tokenizer = Tokenizer::Load(test::GoldenModelDir() / "tokenizer.json");
 };
 
-Fixture& Shared() {
-  static Fixture fixture;
-  return fixture;
+// The model as checkpointed (float32 here), or with weights converted at load ("q8").
+Fixture& Shared(const std::string& weight_format = "native") {
+  static std::map<std::string, Fixture> fixtures;
+  Fixture& f = fixtures[weight_format];
+  if (!f.model) {
+    AudioModelOptions options;
+    options.weight_format = weight_format;
+    f.model = AudioModel::Load(test::GoldenModelDir(), options);
+  }
+  return f;
 }
 
 // Three utterances of different lengths and voices separated by silence.
@@ -38,10 +48,12 @@ std::vector<float> ThreeUtterances() {
   return s.signal();
 }
 
-std::vector<CaptionEvent> RunStream(const std::vector<float>& audio, size_t chunk) {
+std::vector<CaptionEvent> RunStream(const std::vector<float>& audio, size_t chunk,
+                                    const std::string& weight_format = "native",
+                                    int64_t* drafted = nullptr) {
   ModelTranscriberOptions options;
   options.max_tokens = kMaxTokens;
-  ModelTranscriber transcriber(Shared().model, Shared().tokenizer, options);
+  ModelTranscriber transcriber(Shared(weight_format).model, Shared().tokenizer, options);
   CaptionConfig config;
   config.Validate();
   CaptionStream stream(config, transcriber);
@@ -52,6 +64,7 @@ std::vector<CaptionEvent> RunStream(const std::vector<float>& audio, size_t chun
   }
   stream.InputFinished();
   for (auto& e : stream.TakeEvents()) events.push_back(std::move(e));
+  if (drafted != nullptr) *drafted = transcriber.drafted_tokens_kept();
   return events;
 }
 
@@ -64,8 +77,9 @@ std::vector<CaptionEvent> Finals(const std::vector<CaptionEvent>& events) {
 }
 
 // What `eddy transcribe` does: the whole ASR prompt prefilled from an empty cache.
-std::string UncachedTranscription(std::span<const float> samples) {
-  const AudioModel& model = *Shared().model;
+std::string UncachedTranscription(std::span<const float> samples,
+                                  const std::string& weight_format = "native") {
+  const AudioModel& model = *Shared(weight_format).model;
   const Tokenizer& tok = Shared().tokenizer;
   MelFrontend mel(model.config().preprocessor);
   const LogMelFeatures features = mel.ComputeLogMel(samples);
@@ -78,7 +92,7 @@ std::string UncachedTranscription(std::span<const float> samples) {
   conv.AddAudioFeatures(features.data, features.frames);
   conv.EndTurn();
   conv.NewTurn(Role::kAssistant);
-  ModelBackend backend(Shared().model, GenerationSampling{});
+  ModelBackend backend(Shared(weight_format).model, GenerationSampling{});
   backend.Begin(conv.prompt(), nullptr);
   GenerationLimits limits;
   limits.max_new_tokens = kMaxTokens;
@@ -109,9 +123,10 @@ TEST(CaptionGolden, FinalsIndependentOfChunkSize) {
   }
 }
 
-TEST(CaptionGolden, FinalsEqualUncachedTranscriptionOfEachSegment) {
+void ExpectFinalsEqualUncachedTranscription(const std::string& weight_format) {
   const std::vector<float> audio = ThreeUtterances();
-  const auto events = RunStream(audio, 320);
+  int64_t drafted = 0;
+  const auto events = RunStream(audio, 320, weight_format, &drafted);
   const auto finals = Finals(events);
   ASSERT_EQ(finals.size(), 3u);
   bool some_text = false;
@@ -120,7 +135,8 @@ TEST(CaptionGolden, FinalsEqualUncachedTranscriptionOfEachSegment) {
     const auto end = static_cast<size_t>(std::llround(f.end * 16000));
     ASSERT_LT(begin, end);
     ASSERT_LE(end, audio.size());
-    EXPECT_EQ(f.text, UncachedTranscription(std::span(audio).subspan(begin, end - begin)))
+    EXPECT_EQ(f.text,
+              UncachedTranscription(std::span(audio).subspan(begin, end - begin), weight_format))
         << "segment " << f.id;
     some_text = some_text || !f.text.empty();
   }
@@ -129,6 +145,19 @@ TEST(CaptionGolden, FinalsEqualUncachedTranscriptionOfEachSegment) {
   int64_t partials = 0;
   for (const auto& e : events) partials += e.type == CaptionEventType::kPartial;
   EXPECT_GT(partials, 0);
+  std::printf("%s: %lld draft tokens kept over %lld partials and %zu finals\n",
+              weight_format.c_str(), static_cast<long long>(drafted),
+              static_cast<long long>(partials), finals.size());
+}
+
+TEST(CaptionGolden, FinalsEqualUncachedTranscriptionOfEachSegment) {
+  ExpectFinalsEqualUncachedTranscription("native");
+}
+
+// With quantized weights each re-decode starts from the previous hypothesis as a draft
+// (verified exactly); the finals must still be those of a plain transcription.
+TEST(CaptionGolden, DraftedFinalsEqualUncachedTranscription) {
+  ExpectFinalsEqualUncachedTranscription("q8");
 }
 
 }  // namespace

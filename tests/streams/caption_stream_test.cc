@@ -5,6 +5,7 @@
 #include <thread>
 
 #include <algorithm>
+#include <functional>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -343,7 +344,8 @@ TEST(CaptionStream, SpeculativeFinalsAreTheSameFinalsSooner) {
 // the partials stop taking more than their share of the wall time.
 class SlowTranscriber : public SegmentTranscriber {
  public:
-  std::string Transcribe(std::span<const float> audio, bool is_final) override {
+  std::string Transcribe(std::span<const float> audio, bool is_final,
+                         const std::atomic<bool>* /*cancel*/) override {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     partials += !is_final;
     return std::to_string(audio.size());
@@ -444,6 +446,145 @@ TEST(CaptionConfig, ValidateNamesTheBadField) {
     FakeTranscriber transcriber;
     EXPECT_THROW(CaptionStream(config, transcriber), std::invalid_argument) << c.field;
   }
+}
+
+}  // namespace
+}  // namespace eddy
+
+namespace eddy {
+namespace {
+
+// Words from the audio length like FakeTranscriber; partials take `partial_ms` of wall time (or
+// until cancelled, if block_partials) and the test checks that calls never overlap.
+class ThreadedTranscriber : public SegmentTranscriber {
+ public:
+  int partial_ms = 5;
+  bool block_partials = false;
+  std::atomic<int> in_call{0};
+  std::atomic<int> overlaps{0};
+  std::atomic<int> cancelled{0};
+  std::atomic<int> partial_calls{0};
+
+  std::string Transcribe(std::span<const float> audio, bool is_final,
+                         const std::atomic<bool>* cancel) override {
+    if (in_call.fetch_add(1) != 0) ++overlaps;
+    if (!is_final) {
+      ++partial_calls;
+      const auto until = std::chrono::steady_clock::now() +
+                         std::chrono::milliseconds(block_partials ? 10000 : partial_ms);
+      while (std::chrono::steady_clock::now() < until) {
+        if (cancel != nullptr && cancel->load()) {
+          ++cancelled;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
+    std::string text;
+    for (size_t w = 1; w <= audio.size() / 1600; ++w) {
+      text += 'w';
+      text += std::to_string(w);
+      text += ' ';
+    }
+    --in_call;
+    return text;
+  }
+};
+
+std::vector<CaptionEvent> RunLive(const std::vector<float>& signal, ThreadedTranscriber& t,
+                                  bool background, int pace_us = 0) {
+  CaptionConfig config;
+  config.partial_interval_ms = 200;
+  config.background_partials = background;
+  CaptionStream stream(config, t);
+  std::vector<CaptionEvent> events;
+  for (size_t pos = 0; pos < signal.size(); pos += 320) {
+    stream.AcceptWaveform(signal.data() + pos, std::min<size_t>(320, signal.size() - pos), kRate);
+    for (CaptionEvent& e : stream.TakeEvents()) events.push_back(std::move(e));
+    if (pace_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(pace_us));
+  }
+  stream.InputFinished();
+  for (CaptionEvent& e : stream.TakeEvents()) events.push_back(std::move(e));
+  return events;
+}
+
+std::vector<std::string> FinalsOf(const std::vector<CaptionEvent>& events) {
+  std::vector<std::string> out;
+  for (const CaptionEvent& e : events) {
+    if (e.type == CaptionEventType::kFinal) {
+      out.push_back(std::to_string(e.start) + " " + std::to_string(e.end) + " " + e.text);
+    }
+  }
+  return out;
+}
+
+TEST(CaptionStream, BackgroundPartialsLeaveTheFinalsAlone) {
+  const Synth s = Utterances();
+  ThreadedTranscriber inline_t;
+  const std::vector<CaptionEvent> inline_events = RunLive(s.signal(), inline_t, false);
+  ThreadedTranscriber background_t;
+  // 20 ms of audio every 2 ms: partials (5 ms) overlap the audio that keeps coming.
+  const std::vector<CaptionEvent> background_events = RunLive(s.signal(), background_t, true, 2000);
+  EXPECT_EQ(FinalsOf(background_events), FinalsOf(inline_events));
+  EXPECT_EQ(background_t.overlaps, 0);
+  int partials = 0;
+  int64_t id = 0;
+  for (const CaptionEvent& e : background_events) {
+    if (e.type == CaptionEventType::kPartial) {
+      ++partials;
+      EXPECT_EQ(e.id, id) << "a partial after its segment's final";
+    } else {
+      ++id;
+    }
+  }
+  EXPECT_GT(partials, 3);
+}
+
+// A partial still running when the endpoint comes is cancelled, never shown, and its wait counts
+// in the final's latency.
+TEST(CaptionStream, TheFinalCancelsARunningPartial) {
+  Synth s;
+  s.Gap(0.3).Speech(2.0).Gap(1.0);
+  ThreadedTranscriber t;
+  t.block_partials = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<CaptionEvent> events = RunLive(s.signal(), t, true);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_EQ(FinalsOf(events).size(), 1u);
+  EXPECT_GE(t.cancelled, 1);
+  EXPECT_EQ(t.overlaps, 0);
+  for (const CaptionEvent& e : events) EXPECT_EQ(e.type, CaptionEventType::kFinal);
+}
+
+void WaitFor(const std::function<bool()>& condition) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (!condition() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+TEST(CaptionStream, ResetAndDestructionStopARunningPartial) {
+  Synth s;
+  s.Gap(0.3).Speech(1.5);
+  ThreadedTranscriber t;
+  t.block_partials = true;
+  CaptionConfig config;
+  config.partial_interval_ms = 200;
+  config.background_partials = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    CaptionStream stream(config, t);
+    stream.AcceptWaveform(s.signal().data(), s.size(), kRate);
+    WaitFor([&] { return t.partial_calls == 1; });  // running in the background
+    EXPECT_FALSE(stream.HasEvents());
+    stream.reset();
+    EXPECT_EQ(t.cancelled, 1);
+    stream.AcceptWaveform(s.signal().data(), s.size(), kRate);
+    WaitFor([&] { return t.partial_calls == 2; });
+  }  // destroyed with the second partial running
+  EXPECT_EQ(t.partial_calls, 2);
+  EXPECT_EQ(t.cancelled, 2);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
 }
 
 }  // namespace

@@ -89,7 +89,8 @@ class FakeTranscriber : public SegmentTranscriber {
     uint64_t hash;
   };
 
-  std::string Transcribe(std::span<const float> audio, bool is_final) override {
+  std::string Transcribe(std::span<const float> audio, bool is_final,
+                         const std::atomic<bool>* /*cancel*/) override {
     Call call{audio.size(), is_final, 0.0f, 1469598103934665603ULL};
     for (float v : audio) {
       call.peak = std::max(call.peak, std::fabs(v));

@@ -39,7 +39,24 @@ class ScriptedBackend : public GenerationBackend {
     frames.pop_front();
     return f;
   }
-  void FeedText(int id) override { fed += "T" + std::to_string(id) + " "; }
+  void FeedText(int id) override {
+    fed += 'T';
+    fed += std::to_string(id);
+    fed += ' ';
+  }
+  // With verify_drafts, keeps the draft's longest prefix that the script would sample next and
+  // consumes it as if each token had been sampled and fed.
+  bool verify_drafts = false;
+  int draft_passes = 0;
+  int AdvanceWithDraft(const std::vector<int>& draft) override {
+    if (!verify_drafts) return GenerationBackend::AdvanceWithDraft(draft);
+    Advance();
+    ++draft_passes;
+    size_t kept = 0;
+    while (kept < draft.size() && kept < texts.size() && texts[kept] == draft[kept]) ++kept;
+    for (size_t i = 0; i < kept; ++i) FeedText(SampleText());
+    return static_cast<int>(kept);
+  }
   void FeedAudioFrame(const std::vector<int>& codes) override {
     for (int c : codes) {
       if (codes[0] == kEoa && c != kEoa) throw std::runtime_error("EOA frame not uniform");
@@ -208,6 +225,82 @@ TEST(Generation, CancelFromAnotherThread) {
   worker.join();
   EXPECT_EQ(reason, StopReason::kCancelled);
   EXPECT_LT(outputs.load(), 100000);
+}
+
+}  // namespace
+}  // namespace eddy
+
+namespace eddy {
+namespace {
+
+// Text, a switch to audio, four frames and end-of-audio, more text, end of turn.
+void ScriptSpeech(ScriptedBackend& b) {
+  b.texts = {1000, 1001, 1002, 1003, 128, 1004, 7};
+  Script(b, 0, 4);
+  b.frames.push_back(Frame(kEoa));
+}
+
+std::string RunSequential(ScriptedBackend& b, const std::vector<int>& draft, int max_new = 100,
+                          int after_draft = 0) {
+  Recorder r;
+  GenerationLimits limits;
+  limits.max_new_tokens = max_new;
+  limits.max_new_tokens_after_draft = after_draft;
+  GenerateSequential(b, limits, {}, r.sink(), draft);
+  return r.text;
+}
+
+TEST(SequentialDraft, OutputsDoNotDependOnTheDraft) {
+  ScriptedBackend plain;
+  ScriptSpeech(plain);
+  const std::string want = RunSequential(plain, {});
+  ASSERT_EQ(want, "T1000 T1001 T1002 T1003 T128 A100 A101 A102 A103 A2048 T1004 T7 ");
+  for (const std::vector<int>& draft : {std::vector<int>{1000, 1001, 1002, 1003, 128, 1004},
+                                        {1000, 1001, 55},
+                                        {55},
+                                        {1000, 1001, 1002, 1003, 128},
+                                        {1000, 1001, 1002, 1003, 1004, 1005, 1006}}) {
+    ScriptedBackend b;
+    ScriptSpeech(b);
+    b.verify_drafts = true;
+    EXPECT_EQ(RunSequential(b, draft), want) << "draft of " << draft.size();
+    EXPECT_EQ(b.draft_passes, 1);
+  }
+}
+
+TEST(SequentialDraft, AKeptDraftSavesItsSteps) {
+  ScriptedBackend plain;
+  ScriptSpeech(plain);
+  RunSequential(plain, {});
+  ScriptedBackend drafted;
+  ScriptSpeech(drafted);
+  drafted.verify_drafts = true;
+  // Kept up to and including the switch to audio: one pass instead of those five steps, and it
+  // also leaves the state the first audio frame is sampled from.
+  RunSequential(drafted, {1000, 1001, 1002, 1003, 128, 1004});
+  EXPECT_EQ(drafted.advances, plain.advances - 5);
+  EXPECT_EQ(drafted.fed, plain.fed);  // the same inputs reached the model, in the same order
+}
+
+TEST(SequentialDraft, ABackendThatCannotVerifyJustAdvances) {
+  ScriptedBackend b;
+  ScriptSpeech(b);
+  EXPECT_EQ(RunSequential(b, {1000, 1001, 1002}),
+            "T1000 T1001 T1002 T1003 T128 A100 A101 A102 A103 A2048 T1004 T7 ");
+}
+
+TEST(SequentialDraft, StepsAfterTheDraftAreLimited) {
+  ScriptedBackend b;
+  Script(b, 20, 0);
+  b.verify_drafts = true;
+  EXPECT_EQ(RunSequential(b, {1000, 1001, 1002, 9}, 100, 2), "T1000 T1001 T1002 T1003 T1004 ");
+  ScriptedBackend undrafted;
+  Script(undrafted, 20, 0);
+  EXPECT_EQ(RunSequential(undrafted, {}, 100, 2), "T1000 T1001 ");
+  ScriptedBackend capped;
+  Script(capped, 20, 0);
+  capped.verify_drafts = true;
+  EXPECT_EQ(RunSequential(capped, {1000, 1001, 1002}, 4, 3), "T1000 T1001 T1002 T1003 ");
 }
 
 }  // namespace

@@ -41,6 +41,11 @@ class Lfm2Cache {
   void Reset();
   Lfm2Cache Snapshot() const { return *this; }
   void Restore(const Lfm2Cache& snapshot) { *this = snapshot; }
+  // While set, every Forward also keeps the conv inputs of its chunk, so that Lfm2Model::Rewind
+  // can drop the chunk's later positions again (draft verification). Off by default: a long
+  // prefill chunk would otherwise hold a copy of its conv inputs.
+  void set_rewindable(bool on);
+  bool rewindable() const { return rewindable_; }
 
  private:
   friend class Lfm2Model;
@@ -53,6 +58,9 @@ class Lfm2Cache {
   std::vector<std::vector<uint16_t>> values16_;
   std::vector<std::vector<float>> conv_tail_;  // per layer [L-1, hidden] (empty for attention)
   int kv_first_ = 0;  // position of the first cached key/value row (> 0 once a window drops rows)
+  bool rewindable_ = false;
+  int chunk_first_ = -1;                        // first position of the last rewindable chunk
+  std::vector<std::vector<float>> conv_chunk_;  // per conv layer [L-1 + chunk, hidden] inputs
 };
 
 class Lfm2Model {
@@ -80,8 +88,21 @@ class Lfm2Model {
                std::vector<std::vector<float>>* layer_outputs = nullptr) const;
   std::vector<float> Forward(const std::vector<float>& embeddings, Lfm2Cache& cache) const;
 
+  // Drops the positions from `position` on again. The cache must be rewindable and `position`
+  // must lie within the last Forward chunk (>= its first position). Throws ModelError otherwise,
+  // and with a sliding window (its dropped keys cannot come back).
+  void Rewind(Lfm2Cache& cache, int position) const;
+
+  // True when every row of a Forward chunk and of TextLogits comes out bit for bit as if it had
+  // been computed on its own (the block-quantized formats: integer dot products, per-row
+  // activation scales). Greedy draft verification is then exactly greedy decoding; float32 and
+  // bf16 products round differently with the batch size (Eigen's GEMM blocks).
+  bool rows_independent_of_batch() const;
+
   // logits[vocab] = hidden[hidden] . embed_tokens^T (tied text head).
   void TextLogits(const float* hidden, float* logits) const;
+  // The same for n rows: logits[n, vocab] from hidden[n, hidden], one pass over the weights.
+  void TextLogits(const float* hidden, int n, float* logits) const;
   std::vector<float> TextLogits(const float* hidden) const;
 
   // Input assembly: text rows from embed_tokens, audio-out frames as the sum over codebooks of

@@ -4,10 +4,12 @@
 // plugs in through SegmentTranscriber. Event schema: docs/caption-events.md.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,10 +20,17 @@ namespace eddy {
 
 // The decoder seen by a caption stream. Each call is independent: `samples_16k` is the whole
 // segment so far (16 kHz mono, from the segment start); is_final marks the last call for it.
+// Calls never overlap, but a partial may run on another thread than the stream's (see
+// CaptionConfig::background_partials); `cancel`, when given, may be set while it runs, and the
+// call should then return soon (its result is thrown away).
 class SegmentTranscriber {
  public:
   virtual ~SegmentTranscriber() = default;
-  virtual std::string Transcribe(std::span<const float> samples_16k, bool is_final) = 0;
+  virtual std::string Transcribe(std::span<const float> samples_16k, bool is_final,
+                                 const std::atomic<bool>* cancel) = 0;
+  // A new segment begins: calls until the next one re-transcribe growing audio of the same
+  // speech, so a transcriber may use its previous result as a draft.
+  virtual void StartSegment() {}
 };
 
 enum class CaptionEventType { kPartial, kFinal };
@@ -53,6 +62,10 @@ struct CaptionConfig {
   // passed, so that re-decoding never makes the stream fall behind its source. This makes the
   // partials depend on timing; leave it 0 for reproducible runs.
   double partial_compute_budget = 0.0;
+  // Live sources: partials run on a worker thread while audio keeps flowing through the
+  // segmenter, so that an endpoint is seen on time; a final (or its speculation) cancels a partial
+  // still running. Partials then depend on timing; leave it off for reproducible runs.
+  bool background_partials = false;
 
   // Throws std::invalid_argument naming the first bad field.
   void Validate() const;
@@ -63,11 +76,13 @@ struct CaptionStats {
   double transcribe_seconds = 0.0;  // wall time inside SegmentTranscriber
   int64_t partials = 0;
   int64_t finals = 0;
-  // Partial interval in input-audio seconds between consecutive partials of one segment.
+  // Partial interval: input-audio seconds seen between consecutive partials of one segment (the
+  // wall time between them on a live source).
   double partial_interval_mean_s = 0.0;
   double partial_interval_max_s = 0.0;
-  // Endpoint-to-final: audio from the last voiced sample to the endpoint decision (the trailing
-  // silence a live source must wait for) plus the wall time of the final transcription.
+  // Endpoint-to-final: from the last voiced sample to the final, counting input audio (on a live
+  // source, wall time) until its transcription started plus the wall time it took, including
+  // waiting for a cancelled partial to stop.
   double final_latency_mean_s = 0.0;
   double final_latency_max_s = 0.0;
   double final_decode_mean_s = 0.0;  // the wall-time part alone
@@ -89,6 +104,9 @@ class CaptionStream {
  public:
   // `transcriber` must outlive the stream.
   CaptionStream(const CaptionConfig& config, SegmentTranscriber& transcriber);
+  ~CaptionStream();
+  CaptionStream(const CaptionStream&) = delete;
+  CaptionStream& operator=(const CaptionStream&) = delete;
 
   // Throws std::invalid_argument for a rate other than 16000 and std::logic_error after
   // InputFinished() without reset().
@@ -100,9 +118,10 @@ class CaptionStream {
   void ReportDroppedSamples(int64_t n);
   void reset();
 
-  // Events produced since the last call, in order.
+  // Events produced since the last call, in order (including a background partial that has
+  // finished since).
   std::vector<CaptionEvent> TakeEvents();
-  bool HasEvents() const { return !events_.empty(); }
+  bool HasEvents();
   const CaptionStats& stats() const { return stats_; }
   const CaptionConfig& config() const { return config_; }
   bool input_finished() const { return finished_; }
@@ -110,7 +129,11 @@ class CaptionStream {
  private:
   void Handle(const std::vector<SegmentEvent>& events);
   void EmitPartial(const SegmentEvent& e);
-  void EmitFinal(const SegmentEvent& e);
+  void StartBackgroundPartial(const SegmentEvent& e);
+  void CollectBackgroundPartial();   // emits it if it has finished
+  double CancelBackgroundPartial();  // returns the seconds spent waiting for it to stop
+  void RecordPartial(const SegmentEvent& e, std::string text, double seconds);
+  void EmitFinal(const SegmentEvent& e, double waited_for_partial);
   std::string TimedTranscribe(int64_t begin, int64_t end, bool is_final, double& seconds);
   void BeginSegmentIfNew(int64_t start_sample);
 
@@ -126,6 +149,7 @@ class CaptionStream {
   int64_t segment_start_ = -1;
   int64_t last_partial_end_ = 0;  // sample where the previous partial's audio ended
   int64_t last_partial_voiced_end_ = 0;
+  int64_t last_partial_shown_ = 0;       // stream clock (samples seen) when the last partial came
   std::vector<std::string> hypotheses_;  // of the open segment, oldest first
   double partial_interval_sum_ = 0.0;
   int64_t partial_interval_count_ = 0;
@@ -142,6 +166,8 @@ class CaptionStream {
     double seconds = 0.0;  // its decode wall time
   };
   Speculation speculation_;
+  struct BackgroundPartial;
+  std::unique_ptr<BackgroundPartial> background_;  // the partial running on a worker, if any
 };
 
 // The longest prefix that all hypotheses share and that ends on a word boundary in every one of

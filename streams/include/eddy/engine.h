@@ -24,6 +24,14 @@ class ModelBackend : public GenerationBackend {
   ModelBackend(std::shared_ptr<const AudioModel> model, GenerationSampling sampling,
                uint64_t seed = 0);
 
+  // Drafts are verified only when the result is exactly greedy decoding's: greedy text sampling,
+  // no trace, and a backbone whose rows do not depend on the batch (quantized weights). Set this
+  // to verify with the other formats too, accepting last-bit differences against step-by-step
+  // decoding (fine for partial captions, not for anything compared with the reference).
+  void set_allow_inexact_drafts(bool allow) { allow_inexact_drafts_ = allow; }
+  // Draft tokens kept by AdvanceWithDraft calls so far.
+  int64_t draft_tokens_kept() const { return draft_tokens_kept_; }
+
   // Starts a generation: the prompt's rows are the pending input of the first Advance(). When
   // `prefix` is given, the cache starts from it (a snapshot of an already computed prompt
   // prefix) and only the positions after it are computed.
@@ -36,8 +44,11 @@ class ModelBackend : public GenerationBackend {
   std::vector<int> SampleAudioFrame() override;
   void FeedText(int id) override;
   void FeedAudioFrame(const std::vector<int>& codes) override;
+  int AdvanceWithDraft(const std::vector<int>& draft) override;
 
  private:
+  bool CanVerifyDrafts() const;
+
   std::shared_ptr<const AudioModel> model_;
   GenerationSampling sampling_;
   Sampler sampler_;
@@ -48,6 +59,8 @@ class ModelBackend : public GenerationBackend {
   std::vector<float> last_;     // its last row
   std::vector<float> logits_;
   StepTrace* trace_ = nullptr;
+  bool allow_inexact_drafts_ = false;
+  int64_t draft_tokens_kept_ = 0;
 };
 
 }  // namespace eddy

@@ -29,6 +29,17 @@ class GenerationBackend {
   virtual std::vector<int> SampleAudioFrame() = 0;  // one code per codebook
   virtual void FeedText(int id) = 0;
   virtual void FeedAudioFrame(const std::vector<int>& codes) = 0;
+
+  // Draft verification (greedy decoding only): Advance() over the pending input followed by the
+  // draft's text tokens in one pass, keeping the longest draft prefix that greedy decoding would
+  // itself have produced. Returns how many draft tokens were kept; the backend is then in the
+  // state of an Advance() right after the last kept token was fed (its SampleText() gives the
+  // token that follows). A backend that cannot verify exactly just advances and keeps none.
+  virtual int AdvanceWithDraft(const std::vector<int>& draft) {
+    (void)draft;
+    Advance();
+    return 0;
+  }
 };
 
 enum class OutputKind { kText, kAudio };
@@ -44,6 +55,7 @@ struct GenerationOutput {
 
 struct GenerationLimits {
   int max_new_tokens = 512;                   // text tokens and audio frames both count
+  int max_new_tokens_after_draft = 0;         // > 0: also stop this many steps past a kept draft
   const std::atomic<bool>* cancel = nullptr;  // checked before every backbone step
 };
 
@@ -52,8 +64,12 @@ enum class StopReason { kEndOfTurn, kMaxTokens, kCancelled };
 // Returns why generation stopped; every output is handed to `emit` the moment it exists.
 using GenerationSink = std::function<void(const GenerationOutput&)>;
 
+// `text_draft`: text tokens this generation is expected to start with (say, the previous
+// hypothesis of a re-decoded segment); they are verified in one backbone pass instead of one step
+// each. The outputs are those of the undrafted run whenever the backend verifies exactly.
 StopReason GenerateSequential(GenerationBackend& backend, const GenerationLimits& limits,
-                              const GenerationTokens& tokens, const GenerationSink& emit);
+                              const GenerationTokens& tokens, const GenerationSink& emit,
+                              const std::vector<int>& text_draft = {});
 
 StopReason GenerateInterleaved(GenerationBackend& backend, int n_text, int n_audio,
                                const GenerationLimits& limits, const GenerationTokens& tokens,

@@ -3,8 +3,10 @@
 // same for every segment, so its backbone cache is computed once and restored per call.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "eddy/audio_model.h"
 #include "eddy/caption_stream.h"
@@ -16,13 +18,28 @@ namespace eddy {
 struct ModelTranscriberOptions {
   std::string system_prompt = "Perform ASR.";
   int max_tokens = 128;  // per segment; random-weight models never stop by themselves
+  // Re-transcriptions of one segment start with the previous result as a draft, verified in one
+  // backbone pass (GenerateSequential's text_draft). With quantized weights the verification is
+  // exact, so finals stay equal to an undrafted transcription; with f32/bf16 weights only
+  // partials use drafts.
+  bool draft_previous_result = true;
+  // A partial generates at most this many tokens beyond the draft tokens it kept (0 = no limit
+  // but max_tokens): a second of new speech adds a few words, and a rambling model then cannot
+  // make partials expensive. Finals always run to max_tokens or the end of the turn.
+  int partial_new_tokens = 8;
 };
 
 class ModelTranscriber : public SegmentTranscriber {
  public:
   ModelTranscriber(std::shared_ptr<const AudioModel> model, const Tokenizer& tokenizer,
                    ModelTranscriberOptions options = {});
-  std::string Transcribe(std::span<const float> samples_16k, bool is_final) override;
+  std::string Transcribe(std::span<const float> samples_16k, bool is_final,
+                         const std::atomic<bool>* cancel) override;
+  void StartSegment() override { previous_ids_.clear(); }
+  // Draft tokens kept by the verifications so far (a measure of how much decoding they saved).
+  int64_t drafted_tokens_kept() const { return drafted_tokens_kept_; }
+  int64_t transcriptions() const { return transcriptions_; }
+  int64_t generated_tokens() const { return generated_tokens_; }
   int64_t cached_prefix_positions() const { return prefix_cache_.position(); }
 
  private:
@@ -31,6 +48,10 @@ class ModelTranscriber : public SegmentTranscriber {
   ModelTranscriberOptions options_;
   MelFrontend mel_;
   Lfm2Cache prefix_cache_;
+  std::vector<int32_t> previous_ids_;  // generated tokens of the last call in this segment
+  int64_t drafted_tokens_kept_ = 0;
+  int64_t transcriptions_ = 0;
+  int64_t generated_tokens_ = 0;
 };
 
 }  // namespace eddy
