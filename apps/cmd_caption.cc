@@ -37,6 +37,8 @@ struct CaptionOptions {
   int max_tokens = 128;
   int partial_interval_ms = 500;
   double partial_budget = 0.5;
+  int trailing_silence_ms = SegmenterConfig{}.trailing_silence_ms;
+  int post_padding_ms = SegmenterConfig{}.post_padding_ms;
 };
 
 void WriteText(const std::string& path, const std::string& text) {
@@ -168,6 +170,8 @@ int RunCaption(const CaptionOptions& opts) {
   ModelTranscriber transcriber(model, tokenizer, transcriber_options);
   CaptionConfig config;
   config.partial_interval_ms = opts.partial_interval_ms;
+  config.segmenter.trailing_silence_ms = opts.trailing_silence_ms;
+  config.segmenter.post_padding_ms = opts.post_padding_ms;
   const bool live = opts.input.empty() || opts.realtime;
   // A live source must never fall behind; a file run as fast as possible stays reproducible.
   if (live) {
@@ -235,6 +239,13 @@ EDDY_COMMAND("caption", "Live captions: partial and final text, SRT/VTT, JSON ev
                cmd.add_option("--partial-budget", opts->partial_budget,
                               "live input: largest share of time spent on partials")
                    ->check(CLI::Range(0.0, 0.99))
+                   ->capture_default_str();
+               cmd.add_option("--trailing-silence-ms", opts->trailing_silence_ms,
+                              "silence that ends an utterance")
+                   ->capture_default_str();
+               cmd.add_option("--post-padding-ms", opts->post_padding_ms,
+                              "audio kept after the last voiced frame (shorter: earlier finals, "
+                              "but quiet word endings may be cut)")
                    ->capture_default_str();
                return [opts] { return RunCaption(*opts); };
              });
