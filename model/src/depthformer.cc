@@ -156,7 +156,7 @@ void AudioHead::DepthformerStep(float* x, int pos, AudioHeadState& s) const {
     const WeightMatrix* gate_up[] = {&layer.w1.weight, &layer.w3.weight};
     float* gate_up_out[] = {s.gate.data(), s.up.data()};
     WeightMatrix::MatMulTMany(gate_up, s.normed.data(), 1, gate_up_out);
-    for (size_t i = 0; i < s.gate.size(); ++i) s.gate[i] = ops::Silu(s.gate[i]) * s.up[i];
+    ops::SiluGateRows(s.gate.data(), s.up.data(), 1, static_cast<int>(s.gate.size()));
     layer.w2.Forward(s.gate.data(), 1, s.delta.data());
     for (int i = 0; i < dim_; ++i) x[i] += s.delta[i];
   }

@@ -301,9 +301,7 @@ void Lfm2Model::FeedForward(int layer, const float* x, int n, float* out) const 
   const WeightMatrix* gate_up[] = {&l.w1.weight, &l.w3.weight};
   float* gate_up_out[] = {gate, up};
   WeightMatrix::MatMulTMany(gate_up, x, n, gate_up_out);
-  // Element-wise work of a prefill chunk is big enough to share between the cores.
-#pragma omp parallel for schedule(static) if (size > 65536)
-  for (size_t i = 0; i < size; ++i) gate[i] = ops::Silu(gate[i]) * up[i];
+  ops::SiluGateRows(gate, up, n, ff);
   l.w2.Forward(gate, n, out);
 }
 

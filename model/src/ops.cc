@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -383,6 +384,37 @@ void LayerNormRows(Mat& x, const std::vector<float>& weight, const std::vector<f
 
 float Silu(float x) {
   return x / (1.0f + std::exp(-x));
+}
+
+namespace {
+
+// exp(x) for SiLU from exact IEEE operations only (explicit fused multiply-adds, min/max, an
+// integer shift): the scalar and every vector lane round identically, so a value's result does not
+// depend on where in a row, or in which buffer, it sits. Cephes' single-precision polynomial, about
+// 1 ulp; inputs are clamped where silu's result no longer changes.
+inline float ExpForSilu(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float n = std::fma(x, 1.44269504088896341f, kRound) - kRound;
+  float r = std::fma(n, -0.693359375f, x);
+  r = std::fma(n, 2.12194440e-4f, r);
+  float p = 1.9875691500e-4f;
+  p = std::fma(p, r, 1.3981999507e-3f);
+  p = std::fma(p, r, 8.3334519073e-3f);
+  p = std::fma(p, r, 4.1665795894e-2f);
+  p = std::fma(p, r, 1.6666665459e-1f);
+  p = std::fma(p, r, 5.0000001201e-1f);
+  p = std::fma(p, r * r, r) + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  return p * std::bit_cast<float>(bits);
+}
+
+}  // namespace
+
+void SiluGateRows(float* gate, const float* up, int n, int width) {
+  const size_t size = static_cast<size_t>(n) * width;
+#pragma omp parallel for simd schedule(static) if (size > 65536)
+  for (size_t i = 0; i < size; ++i) gate[i] = gate[i] / (1.0f + ExpForSilu(-gate[i])) * up[i];
 }
 
 float GeluErf(float x) {

@@ -99,6 +99,10 @@ void LayerNormRows(Mat& x, const std::vector<float>& weight, const std::vector<f
 
 float Silu(float x);
 float GeluErf(float x);
+// gate[r, i] = silu(gate[r, i]) * up[r, i] for n rows of `width`, vectorised. Every element's
+// result is the same wherever it sits, so a row does not depend on how many rows come with it
+// (draft verification needs a chunk's rows to equal single steps).
+void SiluGateRows(float* gate, const float* up, int n, int width);
 
 // Number of worker threads used by heavy ops (OpenMP). 0 = physical cores.
 void SetNumThreads(int n);

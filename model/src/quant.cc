@@ -149,28 +149,105 @@ template <Format F>
 constexpr int kOffset = F == Format::kQ8 ? kQ8Offset : kQ4Offset;
 
 // Symmetric block quantization, q = round(v / d). Q8: d = max|v| / 127. Q4: d = -v_max / 8 for the
-// value of largest magnitude v_max, which is then represented exactly as -8 (an unsigned choice
-// of max|v| / 8 would have to clamp it to 7, its error being the largest in the block); the scale
-// may be negative.
-void QuantizeBlock(const float* v, Format format, int8_t* q, uint16_t* scale) {
+// value of largest magnitude v_max (the first such), which is then represented exactly as -8 (an
+// unsigned choice of max|v| / 8 would have to clamp it to 7, its error being the largest in the
+// block); the scale may be negative.
+struct BlockScale {
+  uint16_t half;
+  float inv;  // 1 / d, or 0 for an all-zero block
+  int qmin, qmax;
+};
+
+BlockScale ScaleFor(float extreme, Format format) {
+  const bool q8 = format == Format::kQ8;
+  BlockScale s;
+  s.half = FloatToHalf(q8 ? std::fabs(extreme) / 127.0f : extreme / -8.0f);
+  const float d = HalfToFloat(s.half);
+  s.inv = d != 0.0f ? 1.0f / d : 0.0f;
+  s.qmin = q8 ? -127 : -8;
+  s.qmax = q8 ? 127 : 7;
+  return s;
+}
+
+void QuantizeBlockPortable(const float* v, Format format, int8_t* q, uint16_t* scale) {
   float extreme = 0.0f;
   for (int i = 0; i < kBlock; ++i) {
     if (std::fabs(v[i]) > std::fabs(extreme)) extreme = v[i];
   }
-  const bool q8 = format == Format::kQ8;
-  *scale = FloatToHalf(q8 ? std::fabs(extreme) / 127.0f : extreme / -8.0f);
-  const float d = HalfToFloat(*scale);
-  const float inv = d != 0.0f ? 1.0f / d : 0.0f;
-  const int qmin = q8 ? -127 : -8, qmax = q8 ? 127 : 7;
+  const BlockScale s = ScaleFor(extreme, format);
+  *scale = s.half;
   for (int i = 0; i < kBlock; ++i) {
-    q[i] =
-        static_cast<int8_t>(std::clamp(static_cast<int>(std::nearbyint(v[i] * inv)), qmin, qmax));
+    q[i] = static_cast<int8_t>(
+        std::clamp(static_cast<int>(std::nearbyint(v[i] * s.inv)), s.qmin, s.qmax));
   }
 }
 
+// The same operations on 16 lanes: a product, round-to-nearest-even and a clamp are exact
+// per element, so the result equals the portable one bit for bit. (GCC 12's AVX-512 headers use
+// _mm512_undefined_* as the unused source of their masked builtins and then warn about it:
+// GCC bug 105593.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f,avx512bw"))) void QuantizeBlockAvx512(const float* v, Format format,
+                                                                     int8_t* q, uint16_t* scale) {
+  const __m512 lo = _mm512_loadu_ps(v), hi = _mm512_loadu_ps(v + 16);
+  const __m512 abs_lo = _mm512_abs_ps(lo), abs_hi = _mm512_abs_ps(hi);
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(abs_lo, abs_hi));
+  const __m512 target = _mm512_set1_ps(amax);
+  const uint32_t hits = _mm512_cmpeq_ps_mask(abs_lo, target) |
+                        static_cast<uint32_t>(_mm512_cmpeq_ps_mask(abs_hi, target)) << 16;
+  const float extreme = amax > 0.0f ? v[__builtin_ctz(hits)] : 0.0f;
+  const BlockScale s = ScaleFor(extreme, format);
+  *scale = s.half;
+  const __m512 inv = _mm512_set1_ps(s.inv);
+  const __m512i qmin = _mm512_set1_epi32(s.qmin), qmax = _mm512_set1_epi32(s.qmax);
+  for (int half = 0; half < 2; ++half) {
+    const __m512 scaled = _mm512_mul_ps(half == 0 ? lo : hi, inv);
+    const __m512i r =
+        _mm512_cvt_roundps_epi32(scaled, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512i clamped = _mm512_min_epi32(_mm512_max_epi32(r, qmin), qmax);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16 * half), _mm512_cvtepi32_epi8(clamped));
+  }
+}
+#pragma GCC diagnostic pop
+
 }  // namespace
 
-QuantizedMatrix QuantizedMatrix::Empty(int rows, int cols, Format format) {
+void QuantizeBlock(const float* v, Format format, int8_t* q, uint16_t* scale, Kernel kernel) {
+  if (kernel == Kernel::kAvx512Vnni) {
+    QuantizeBlockAvx512(v, format, q, scale);
+  } else {
+    QuantizeBlockPortable(v, format, q, scale);
+  }
+}
+
+void QuantizedMatrix::StoreBlock(int r, int b, const int8_t* q, uint16_t scale) {
+  const int p = r / kPanelRows, lane = r % kPanelRows;
+  uint8_t* block = data_.data() + (static_cast<size_t>(p) * blocks_ + b) * panel_block_bytes_;
+  scales_[(static_cast<size_t>(p) * blocks_ + b) * kPanelRows + lane] = scale;
+  // The row's bytes in line order, then 4 of them per 64-byte line (WeightByte): Q8 has the 8
+  // groups of 4 weights on lines 0-7; Q4 has group i on line i's low nibbles and group i + 4 on
+  // its high ones.
+  uint8_t bytes[kBlock];
+  int lines;
+  if (format_ == Format::kQ8) {
+    for (int k = 0; k < kBlock; ++k) bytes[k] = static_cast<uint8_t>(q[k] + kQ8Offset);
+    lines = kBlock / 4;
+  } else {
+    for (int k = 0; k < kBlock / 2; ++k) {
+      bytes[k] = static_cast<uint8_t>((q[k] + kQ4Offset) | (q[k + kBlock / 2] + kQ4Offset) << 4);
+    }
+    lines = kBlock / 8;
+  }
+  for (int line = 0; line < lines; ++line) {
+    std::memcpy(block + static_cast<size_t>(line) * 64 + static_cast<size_t>(lane) * 4,
+                bytes + 4 * line, 4);
+  }
+}
+
+template <typename LoadRow>
+QuantizedMatrix QuantizedMatrix::QuantizeWith(int rows, int cols, Format format, LoadRow load_row) {
   QuantizedMatrix m;
   m.format_ = format;
   m.rows_ = rows;
@@ -178,34 +255,11 @@ QuantizedMatrix QuantizedMatrix::Empty(int rows, int cols, Format format) {
   m.blocks_ = (cols + kBlock - 1) / kBlock;
   m.panels_ = (rows + kPanelRows - 1) / kPanelRows;
   m.panel_block_bytes_ = PanelBlockBytes(format);
-  // Padding holds the stored form of zero, so padded weights contribute nothing.
-  const uint8_t zero = format == Format::kQ8 ? kQ8Offset : (kQ4Offset | kQ4Offset << 4);
-  m.data_.assign(m.panel_block_bytes_ * m.blocks_ * m.panels_, zero);
-  m.scales_.assign(static_cast<size_t>(m.panels_) * m.blocks_ * kPanelRows, 0);
-  return m;
-}
-
-void QuantizedMatrix::StoreBlock(int r, int b, const int8_t* q, uint16_t scale) {
-  const int p = r / kPanelRows, lane = r % kPanelRows;
-  uint8_t* block = data_.data() + (static_cast<size_t>(p) * blocks_ + b) * panel_block_bytes_;
-  scales_[(static_cast<size_t>(p) * blocks_ + b) * kPanelRows + lane] = scale;
-  for (int k = 0; k < kBlock; ++k) {
-    if (format_ == Format::kQ8) {
-      block[static_cast<size_t>(k / 4) * 64 + static_cast<size_t>(lane) * 4 + k % 4] =
-          static_cast<uint8_t>(q[k] + kQ8Offset);
-    } else {
-      uint8_t& byte = block[WeightByte(lane, k)];
-      const uint8_t nibble = static_cast<uint8_t>(q[k] + kQ4Offset);
-      byte = k / 4 < 4 ? static_cast<uint8_t>((byte & 0xf0) | nibble)
-                       : static_cast<uint8_t>((byte & 0x0f) | nibble << 4);
-    }
-  }
-}
-
-template <typename LoadRow>
-QuantizedMatrix QuantizedMatrix::QuantizeWith(int rows, int cols, Format format, LoadRow load_row) {
-  QuantizedMatrix m = Empty(rows, cols, format);
-  // Rows of one panel share bytes: each thread owns whole panels.
+  m.data_.resize(m.panel_block_bytes_ * m.blocks_ * m.panels_);  // every byte written below
+  m.scales_.resize(static_cast<size_t>(m.panels_) * m.blocks_ * kPanelRows);
+  const Kernel kernel = Supported(Kernel::kAvx512Vnni) ? Kernel::kAvx512Vnni : Kernel::kPortable;
+  // Rows of one panel share bytes: each thread owns whole panels. Rows past the end (padding) are
+  // zero rows, stored like any other; so are the columns past the end of the last block.
 #pragma omp parallel
   {
     std::vector<float> row(static_cast<size_t>(m.blocks_) * kBlock, 0.0f);
@@ -213,10 +267,14 @@ QuantizedMatrix QuantizedMatrix::QuantizeWith(int rows, int cols, Format format,
     uint16_t scale;
 #pragma omp for schedule(static)
     for (int p = 0; p < m.panels_; ++p) {
-      for (int r = p * kPanelRows; r < std::min(rows, (p + 1) * kPanelRows); ++r) {
-        load_row(r, row.data());
+      for (int r = p * kPanelRows; r < (p + 1) * kPanelRows; ++r) {
+        if (r < rows) {
+          load_row(r, row.data());
+        } else {
+          std::fill(row.begin(), row.end(), 0.0f);
+        }
         for (int b = 0; b < m.blocks_; ++b) {
-          QuantizeBlock(row.data() + static_cast<size_t>(b) * kBlock, format, q, &scale);
+          QuantizeBlock(row.data() + static_cast<size_t>(b) * kBlock, format, q, &scale, kernel);
           m.StoreBlock(r, b, q, scale);
         }
       }

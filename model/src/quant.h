@@ -11,8 +11,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace eddy::quant {
@@ -80,7 +83,6 @@ class QuantizedMatrix {
   }
 
  private:
-  static QuantizedMatrix Empty(int rows, int cols, Format format);  // storage sized, zeroed
   template <typename LoadRow>
   static QuantizedMatrix QuantizeWith(int rows, int cols, Format format, LoadRow load_row);
   void StoreBlock(int r, int b, const int8_t* q, uint16_t scale);
@@ -88,11 +90,32 @@ class QuantizedMatrix {
   Format format_ = Format::kQ8;
   int rows_ = 0, cols_ = 0, blocks_ = 0, panels_ = 0;
   size_t panel_block_bytes_ = 0;
-  std::vector<uint8_t> data_;     // [panels, blocks, panel_block_bytes]
-  std::vector<uint16_t> scales_;  // f16, [panels, blocks, 16]
+  // Left uninitialised on allocation: quantizing writes every byte, and the pages are then first
+  // touched by the threads that fill them instead of by one zeroing pass.
+  template <typename T>
+  struct UninitializedAllocator : std::allocator<T> {
+    template <typename U>
+    struct rebind {
+      using other = UninitializedAllocator<U>;
+    };
+    template <typename U>
+    void construct(U* p) noexcept {
+      ::new (static_cast<void*>(p)) U;
+    }
+    template <typename U, typename... Args>
+    void construct(U* p, Args&&... args) {
+      ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+  };
+  std::vector<uint8_t, UninitializedAllocator<uint8_t>> data_;  // [panels, blocks, block bytes]
+  std::vector<uint16_t> scales_;                                // f16, [panels, blocks, 16]
 };
 
 float HalfToFloat(uint16_t h);
 uint16_t FloatToHalf(float f);
+
+// One block of 32 weights to its integer values and f16 scale, as QuantizedMatrix stores it. Every
+// kernel gives the same result (the AVX-512 one only speeds up loading); exposed for that test.
+void QuantizeBlock(const float* v, Format format, int8_t* q, uint16_t* scale, Kernel kernel);
 
 }  // namespace eddy::quant

@@ -209,3 +209,41 @@ TEST(Quant, HalfRoundingMatchesF16cHardware) {
 
 }  // namespace
 }  // namespace eddy::quant
+
+namespace eddy::quant {
+namespace {
+
+// The AVX-512 block quantizer only speeds loading up: it must store what the portable one does,
+// including exact .5 ties (round to even), a negative extreme, repeated extremes of both signs,
+// all-zero blocks and values at the clamp.
+TEST(Quant, BlockQuantizerIsTheSameUnderEveryKernel) {
+  if (!Supported(Kernel::kAvx512Vnni)) {
+    GTEST_SKIP() << "NOTE: this CPU has no AVX-512; only the portable quantizer exists here";
+  }
+  std::vector<std::vector<float>> blocks;
+  for (uint32_t seed = 1; seed <= 200; ++seed) blocks.push_back(Gaussian(kBlock, seed));
+  std::vector<float> ties(kBlock);
+  for (int i = 0; i < kBlock; ++i) ties[i] = (i - 16) * 0.5f;  // q4 scale 1: many .5 ties
+  blocks.push_back(ties);
+  std::vector<float> both_signs(kBlock, 0.25f);
+  both_signs[3] = -2.0f;
+  both_signs[9] = 2.0f;  // same magnitude later: the first one decides the sign
+  blocks.push_back(both_signs);
+  blocks.push_back(std::vector<float>(kBlock, 0.0f));
+  std::vector<float> tiny(kBlock, 1e-30f);
+  tiny[0] = -3e-30f;
+  blocks.push_back(tiny);
+  for (Format format : {Format::kQ8, Format::kQ4}) {
+    for (const std::vector<float>& v : blocks) {
+      int8_t qa[kBlock], qb[kBlock];
+      uint16_t sa, sb;
+      QuantizeBlock(v.data(), format, qa, &sa, Kernel::kPortable);
+      QuantizeBlock(v.data(), format, qb, &sb, Kernel::kAvx512Vnni);
+      EXPECT_EQ(sa, sb);
+      EXPECT_EQ(0, std::memcmp(qa, qb, kBlock));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace eddy::quant
