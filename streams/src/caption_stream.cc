@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -73,15 +75,73 @@ void CaptionConfig::Validate() const {
   }
 }
 
-// A partial transcription running on its own thread. The worker writes text/seconds and then
-// sets done; the stream reads them only after joining.
-struct CaptionStream::BackgroundPartial {
+// One long-lived thread for the stream's partials, so that the transcriber's per-thread scratch
+// and the thread's OpenMP team are made once, not once per partial. At most one job at a time; the
+// stream reads a job's results only once it is done.
+struct CaptionStream::PartialWorker {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool has_job = false;  // submitted, not yet finished
+  bool quit = false;
   SegmentEvent event;
+  std::vector<float> audio;
   std::atomic<bool> cancel{false};
   std::atomic<bool> done{false};
   std::string text;
   double seconds = 0.0;
-  std::thread worker;
+  std::thread thread;
+
+  explicit PartialWorker(SegmentTranscriber& transcriber)
+      : thread([this, &transcriber] { Run(transcriber); }) {}
+  ~PartialWorker() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      quit = true;
+    }
+    cv.notify_all();
+    thread.join();
+  }
+
+  void Run(SegmentTranscriber& transcriber) {
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      cv.wait(lock, [this] { return quit || has_job; });
+      if (quit) return;
+      lock.unlock();
+      const auto t0 = std::chrono::steady_clock::now();
+      std::string result;
+      try {
+        result = transcriber.Transcribe(std::span<const float>(audio), false, &cancel);
+      } catch (...) {
+        // A partial is expendable; a broken transcriber shows again at the final, on the
+        // stream's thread, where its exception reaches the caller.
+        cancel = true;
+      }
+      lock.lock();
+      text = std::move(result);
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      has_job = false;
+      done = true;
+      cv.notify_all();
+    }
+  }
+
+  void Submit(const SegmentEvent& e, std::vector<float> samples) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      event = e;
+      audio = std::move(samples);
+      cancel = false;
+      done = false;
+      has_job = true;
+    }
+    cv.notify_all();
+  }
+
+  void WaitDone() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [this] { return !has_job; });
+  }
 };
 
 CaptionStream::CaptionStream(const CaptionConfig& config, SegmentTranscriber& transcriber)
@@ -90,7 +150,7 @@ CaptionStream::CaptionStream(const CaptionConfig& config, SegmentTranscriber& tr
       segmenter_((config.Validate(), config.segmenter)) {}
 
 CaptionStream::~CaptionStream() {
-  CancelBackgroundPartial();
+  CancelBackgroundPartial();  // then the worker's destructor ends its thread
 }
 
 void CaptionStream::AcceptWaveform(const float* samples, size_t n, int sample_rate) {
@@ -186,7 +246,7 @@ void CaptionStream::Handle(const std::vector<SegmentEvent>& events) {
         // Partials only while someone speaks (the newest frame is voiced): trailing silence adds
         // nothing to re-decode, and a partial begun in a pause would compete with the final's
         // decode if the pause turns out to be the end.
-        if (interval > 0 && !background_ && e.end_sample - last_partial_end_ >= interval &&
+        if (interval > 0 && !partial_running_ && e.end_sample - last_partial_end_ >= interval &&
             e.last_voiced_end_sample == e.end_sample &&
             e.last_voiced_end_sample > last_partial_voiced_end_ && PartialBudgetAllows()) {
           if (config_.background_partials) {
@@ -232,43 +292,27 @@ void CaptionStream::EmitPartial(const SegmentEvent& e) {
 }
 
 void CaptionStream::StartBackgroundPartial(const SegmentEvent& e) {
-  auto job = std::make_unique<BackgroundPartial>();
-  job->event = e;
-  BackgroundPartial* j = job.get();
-  std::vector<float> audio = segmenter_.Audio(e.start_sample, e.end_sample);
-  j->worker = std::thread([this, j, audio = std::move(audio)] {
-    const auto t0 = std::chrono::steady_clock::now();
-    try {
-      j->text = transcriber_.Transcribe(std::span<const float>(audio), false, &j->cancel);
-    } catch (...) {
-      // A partial is expendable; a broken transcriber shows again at the final, on the stream's
-      // thread, where its exception reaches the caller.
-      j->cancel = true;
-    }
-    j->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    j->done = true;
-  });
-  background_ = std::move(job);
+  if (!worker_) worker_ = std::make_unique<PartialWorker>(transcriber_);
+  worker_->Submit(e, segmenter_.Audio(e.start_sample, e.end_sample));
+  partial_running_ = true;
 }
 
 void CaptionStream::CollectBackgroundPartial() {
-  if (!background_ || !background_->done) return;
-  std::unique_ptr<BackgroundPartial> job = std::move(background_);
-  job->worker.join();
-  stats_.transcribe_seconds += job->seconds;
-  if (job->cancel) return;
-  // Shown now: the interval counts the audio that arrived while it ran.
-  SegmentEvent shown = job->event;
-  RecordPartial(shown, std::move(job->text), job->seconds);
+  if (!partial_running_ || !worker_->done) return;
+  worker_->WaitDone();  // done is set under the lock right after the results; this syncs them
+  partial_running_ = false;
+  stats_.transcribe_seconds += worker_->seconds;
+  if (worker_->cancel) return;
+  RecordPartial(worker_->event, std::move(worker_->text), worker_->seconds);
 }
 
 double CaptionStream::CancelBackgroundPartial() {
-  if (!background_) return 0.0;
+  if (!partial_running_) return 0.0;
   const auto t0 = std::chrono::steady_clock::now();
-  background_->cancel = true;
-  background_->worker.join();
-  stats_.transcribe_seconds += background_->seconds;
-  background_.reset();
+  worker_->cancel = true;
+  worker_->WaitDone();
+  partial_running_ = false;
+  stats_.transcribe_seconds += worker_->seconds;
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -166,8 +166,9 @@ class CaptionStream {
     double seconds = 0.0;  // its decode wall time
   };
   Speculation speculation_;
-  struct BackgroundPartial;
-  std::unique_ptr<BackgroundPartial> background_;  // the partial running on a worker, if any
+  struct PartialWorker;
+  std::unique_ptr<PartialWorker> worker_;  // made at the first background partial
+  bool partial_running_ = false;           // submitted to the worker and not yet collected
 };
 
 // The longest prefix that all hypotheses share and that ends on a word boundary in every one of
