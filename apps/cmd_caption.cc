@@ -37,6 +37,7 @@ struct CaptionOptions {
   int max_tokens = 128;
   int partial_interval_ms = 500;
   double partial_budget = 0.5;
+  int partial_new_tokens = ModelTranscriberOptions{}.partial_new_tokens;
   int trailing_silence_ms = SegmenterConfig{}.trailing_silence_ms;
   int post_padding_ms = SegmenterConfig{}.post_padding_ms;
 };
@@ -167,6 +168,7 @@ int RunCaption(const CaptionOptions& opts) {
   const Tokenizer& tokenizer = loaded.tokenizer;
   ModelTranscriberOptions transcriber_options;
   transcriber_options.max_tokens = opts.max_tokens;
+  transcriber_options.partial_new_tokens = opts.partial_new_tokens;
   ModelTranscriber transcriber(model, tokenizer, transcriber_options);
   CaptionConfig config;
   config.partial_interval_ms = opts.partial_interval_ms;
@@ -239,6 +241,11 @@ EDDY_COMMAND("caption", "Live captions: partial and final text, SRT/VTT, JSON ev
                cmd.add_option("--partial-budget", opts->partial_budget,
                               "live input: largest share of time spent on partials")
                    ->check(CLI::Range(0.0, 0.99))
+                   ->capture_default_str();
+               cmd.add_option("--partial-new-tokens", opts->partial_new_tokens,
+                              "tokens a partial may add past the previous hypothesis (0 = up to "
+                              "--max-tokens)")
+                   ->check(CLI::NonNegativeNumber)
                    ->capture_default_str();
                cmd.add_option("--trailing-silence-ms", opts->trailing_silence_ms,
                               "silence that ends an utterance")

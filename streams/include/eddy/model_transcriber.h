@@ -26,7 +26,7 @@ struct ModelTranscriberOptions {
   // A partial generates at most this many tokens beyond the draft tokens it kept (0 = no limit
   // but max_tokens): a second of new speech adds a few words, and a rambling model then cannot
   // make partials expensive. Finals always run to max_tokens or the end of the turn.
-  int partial_new_tokens = 8;
+  int partial_new_tokens = 6;
 };
 
 class ModelTranscriber : public SegmentTranscriber {
