@@ -245,14 +245,16 @@ EDDY_COMMAND("caption", "Live captions: partial and final text, SRT/VTT, JSON ev
                cmd.add_option("--partial-new-tokens", opts->partial_new_tokens,
                               "tokens a partial may add past the previous hypothesis (0 = up to "
                               "--max-tokens)")
-                   ->check(CLI::NonNegativeNumber)
+                   ->check(CLI::Range(0, 4096))
                    ->capture_default_str();
                cmd.add_option("--trailing-silence-ms", opts->trailing_silence_ms,
                               "silence that ends an utterance")
+                   ->check(CLI::Range(10, 10000))
                    ->capture_default_str();
                cmd.add_option("--post-padding-ms", opts->post_padding_ms,
                               "audio kept after the last voiced frame (shorter: earlier finals, "
                               "but quiet word endings may be cut)")
+                   ->check(CLI::Range(0, 10000))
                    ->capture_default_str();
                return [opts] { return RunCaption(*opts); };
              });
