@@ -382,10 +382,6 @@ void LayerNormRows(Mat& x, const std::vector<float>& weight, const std::vector<f
   }
 }
 
-float Silu(float x) {
-  return x / (1.0f + std::exp(-x));
-}
-
 namespace {
 
 // exp(x) for SiLU from exact IEEE operations only (explicit fused multiply-adds, min/max, an

@@ -97,7 +97,6 @@ void RmsNorm(const float* x, const float* weight, int n, float eps, float* y);
 void LayerNormRows(Mat& x, const std::vector<float>& weight, const std::vector<float>& bias,
                    float eps);
 
-float Silu(float x);
 float GeluErf(float x);
 // gate[r, i] = silu(gate[r, i]) * up[r, i] for n rows of `width`, vectorised. Every element's
 // result is the same wherever it sits, so a row does not depend on how many rows come with it

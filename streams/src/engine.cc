@@ -1,5 +1,6 @@
 #include "eddy/engine.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace eddy {
@@ -30,6 +31,7 @@ void ModelBackend::Begin(const PromptInputs& prompt, const Lfm2Cache* prefix) {
 }
 
 void ModelBackend::Advance() {
+  logits_are_last_ = false;
   const int hidden = model_->hidden_size();
   const int n = static_cast<int>(pending_.size() / hidden);
   if (n == 0) throw std::logic_error("Advance() without pending input");
@@ -78,12 +80,19 @@ int ModelBackend::AdvanceWithDraft(const std::vector<int>& draft) {
   cache_.set_rewindable(false);
   const float* last = first + static_cast<size_t>(kept) * hidden;
   last_.assign(last, last + hidden);
+  // Row `kept` already holds the logits SampleText() would compute from last_.
+  std::copy_n(logits_.begin() + static_cast<ptrdiff_t>(kept) * vocab, vocab, logits_.begin());
+  logits_.resize(static_cast<size_t>(vocab));
+  logits_are_last_ = true;
   return kept;
 }
 
 int ModelBackend::SampleText() {
-  logits_.resize(model_->backbone().vocab_size());
-  model_->backbone().TextLogits(last_.data(), logits_.data());
+  if (!logits_are_last_) {
+    logits_.resize(model_->backbone().vocab_size());
+    model_->backbone().TextLogits(last_.data(), logits_.data());
+  }
+  logits_are_last_ = false;
   if (trace_ != nullptr) trace_->text_logits.push_back(logits_);
   return sampler_.Sample(logits_.data(), static_cast<int>(logits_.size()), sampling_.text);
 }

@@ -152,7 +152,9 @@ DraftedRun RunDrafted(const std::shared_ptr<const AudioModel>& model, const Prom
       backend, limits, {},
       [&](const GenerationOutput& o) {
         if (o.kind == OutputKind::kText) {
-          run.outputs += "T" + std::to_string(o.text_id) + " ";
+          run.outputs += 'T';
+          run.outputs += std::to_string(o.text_id);
+          run.outputs += ' ';
           run.text_ids.push_back(o.text_id);
         } else {
           run.outputs += "A";

@@ -58,6 +58,7 @@ class ModelBackend : public GenerationBackend {
   std::vector<float> hidden_;   // backbone output of the last Advance
   std::vector<float> last_;     // its last row
   std::vector<float> logits_;
+  bool logits_are_last_ = false;  // logits_ already belong to last_ (left by AdvanceWithDraft)
   StepTrace* trace_ = nullptr;
   bool allow_inexact_drafts_ = false;
   int64_t draft_tokens_kept_ = 0;
