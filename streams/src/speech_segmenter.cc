@@ -14,6 +14,11 @@ void Require(bool ok, const std::string& field, const std::string& why) {
 
 constexpr double kFloorDbfs = -120.0;  // digital silence
 
+// SpeechSegmenter::voiced_flags_ values.
+constexpr uint8_t kSilentFrame = 0;
+constexpr uint8_t kTailFrame = 1;
+constexpr uint8_t kSpeechFrame = 2;
+
 }  // namespace
 
 void SegmenterConfig::Validate() const {
@@ -29,6 +34,9 @@ void SegmenterConfig::Validate() const {
           "must be at least cut_search_ms + min_speech_ms + pre_padding_ms");
   Require(speech_margin_db > 0.0, "speech_margin_db", "must be positive");
   Require(max_flatness > 0.0 && max_flatness <= 1.0, "max_flatness", "must be in (0, 1]");
+  Require(tail_hold_ms >= 0, "tail_hold_ms", "must not be negative");
+  Require(tail_margin_db > 0.0 && tail_margin_db <= speech_margin_db, "tail_margin_db",
+          "must be in (0, speech_margin_db]");
   Require(min_speech_dbfs <= 0.0 && min_speech_dbfs > kFloorDbfs, "min_speech_dbfs",
           "must be in (-120, 0]");
   Require(initial_noise_floor_dbfs <= 0.0 && initial_noise_floor_dbfs >= kFloorDbfs,
@@ -44,7 +52,9 @@ void SegmenterConfig::Validate() const {
 VoiceActivityDetector::VoiceActivityDetector(const SegmenterConfig& config)
     : config_(config),
       frame_samples_(static_cast<size_t>(kCaptionSampleRate * config.frame_ms / 1000)),
-      noise_floor_dbfs_(config.initial_noise_floor_dbfs) {
+      tail_hold_frames_((config.tail_hold_ms + config.frame_ms - 1) / config.frame_ms),
+      noise_floor_dbfs_(config.initial_noise_floor_dbfs),
+      frames_since_speech_(tail_hold_frames_ + 1) {
   config_.Validate();
   const size_t n = frame_samples_;
   window_.resize(n);
@@ -68,6 +78,7 @@ VoiceActivityDetector::VoiceActivityDetector(const SegmenterConfig& config)
 
 void VoiceActivityDetector::reset() {
   noise_floor_dbfs_ = config_.initial_noise_floor_dbfs;
+  frames_since_speech_ = tail_hold_frames_ + 1;
 }
 
 FrameDecision VoiceActivityDetector::Classify(const float* frame) {
@@ -98,8 +109,14 @@ FrameDecision VoiceActivityDetector::Classify(const float* frame) {
   d.flatness = std::exp(log_sum / count) / (lin_sum / count);
 
   const double above = d.energy_dbfs - noise_floor_dbfs_;
-  d.voiced = d.energy_dbfs >= config_.min_speech_dbfs && above >= config_.speech_margin_db &&
-             d.flatness <= config_.max_flatness;
+  const bool loud_enough = d.energy_dbfs >= config_.min_speech_dbfs;
+  const bool speech =
+      loud_enough && above >= config_.speech_margin_db && d.flatness <= config_.max_flatness;
+  ++frames_since_speech_;
+  if (speech) frames_since_speech_ = 0;
+  d.tail = !speech && frames_since_speech_ <= tail_hold_frames_ && loud_enough &&
+           above >= config_.tail_margin_db;
+  d.voiced = speech || d.tail;
 
   double step = config_.noise_floor_fall;
   if (d.energy_dbfs >= noise_floor_dbfs_) {
@@ -189,7 +206,7 @@ void SpeechSegmenter::ProcessFrame(int64_t frame_start, const float* frame,
   const int64_t f = frame_start / frame_samples_;
 
   if (!open_) {
-    if (!d.voiced) return;
+    if (!d.voiced || d.tail) return;
     open_ = true;
     const int64_t pre = FramesOf(config_.pre_padding_ms) * frame_samples_;
     start_sample_ = std::max({previous_end_, frame_start - pre, history_start_});
@@ -199,9 +216,9 @@ void SpeechSegmenter::ProcessFrame(int64_t frame_start, const float* frame,
     voiced_frames_ = 0;
   }
   energy_db_.push_back(d.energy_dbfs);
-  voiced_flags_.push_back(d.voiced ? 1 : 0);
+  voiced_flags_.push_back(d.tail ? kTailFrame : d.voiced ? kSpeechFrame : kSilentFrame);
   if (d.voiced) {
-    ++voiced_frames_;
+    if (!d.tail) ++voiced_frames_;
     last_voiced_frame_ = f;
   }
 
@@ -254,15 +271,17 @@ void SpeechSegmenter::CutAtQuietestFrame(std::vector<SegmentEvent>& events) {
   // Voiced frames after the cut belong to the segment that continues.
   std::vector<double> rest(energy_db_.begin() + quietest, energy_db_.end());
   std::vector<uint8_t> rest_voiced(voiced_flags_.begin() + quietest, voiced_flags_.end());
-  int64_t voiced_after = 0;
+  int64_t voiced_after = 0;  // speech frames, as counted in voiced_frames_
+  bool rest_has_voice = false;
   for (int64_t i = quietest; i < count; ++i) {
-    if (voiced_flags_[static_cast<size_t>(i)]) ++voiced_after;
+    const uint8_t flag = voiced_flags_[static_cast<size_t>(i)];
+    if (flag == kSpeechFrame) ++voiced_after;
+    if (flag != kSilentFrame) rest_has_voice = true;
   }
   // A segment that already produced partials must end in a final, whatever the cut leaves it.
   const bool was_confirmed = segment_confirmed();
   voiced_frames_ -= voiced_after;
   const int64_t last_voiced = last_voiced_frame_;
-  const bool rest_has_voice = voiced_after > 0;
   CloseSegment(cut_sample, true, was_confirmed, events);
 
   open_ = true;

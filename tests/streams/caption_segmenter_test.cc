@@ -51,6 +51,72 @@ TEST(VoiceActivityDetector, NoiseFloorFollowsStationaryNoise) {
               30.0 * config.noise_floor_rise + 1e-9);
 }
 
+// Frames of `signal` classified in order.
+std::vector<FrameDecision> ClassifyAll(const std::vector<float>& signal, SegmenterConfig config) {
+  VoiceActivityDetector vad(config);
+  std::vector<FrameDecision> frames;
+  for (size_t pos = 0; pos + vad.frame_samples() <= signal.size(); pos += vad.frame_samples()) {
+    frames.push_back(vad.Classify(signal.data() + pos));
+  }
+  return frames;
+}
+
+TEST(VoiceActivityDetector, HissRightAfterSpeechIsItsTailForTheHoldOnly) {
+  const SegmenterConfig config;
+  const int hold = config.tail_hold_ms / config.frame_ms;
+  caption_test::Synth s;
+  s.Gap(0.5).Speech(1.0).Hiss(1.0, 0.03).Gap(0.5).Hiss(0.1, 0.03).Gap(0.5);
+  const std::vector<FrameDecision> frames = ClassifyAll(s.signal(), config);
+  const int speech_end = 150, hiss_end = 250, lone_hiss = 300;  // frame indices
+  ASSERT_TRUE(frames[speech_end - 1].voiced && !frames[speech_end - 1].tail);
+  // The hiss is white (never speech by itself) and starts well above the floor (which then
+  // climbs to it).
+  for (int f = speech_end; f < hiss_end; ++f) EXPECT_GT(frames[f].flatness, config.max_flatness);
+  for (int f = speech_end; f < speech_end + hold; ++f) {
+    EXPECT_GT(frames[f].energy_dbfs - frames[f].noise_floor_dbfs, 2 * config.tail_margin_db) << f;
+  }
+  // Its first tail_hold_ms are the speech's tail; the rest is not speech.
+  for (int f = speech_end; f < speech_end + hold; ++f) {
+    EXPECT_TRUE(frames[f].voiced && frames[f].tail) << f;
+  }
+  for (int f = speech_end + hold; f < hiss_end; ++f) EXPECT_FALSE(frames[f].voiced) << f;
+  // The same hiss after silence has no speech to belong to.
+  for (int f = lone_hiss; f < lone_hiss + 10; ++f) EXPECT_FALSE(frames[f].voiced) << f;
+
+  SegmenterConfig no_tail = config;
+  no_tail.tail_hold_ms = 0;
+  const std::vector<FrameDecision> plain = ClassifyAll(s.signal(), no_tail);
+  for (int f = speech_end; f < hiss_end; ++f) EXPECT_FALSE(plain[f].voiced) << f;
+}
+
+TEST(SpeechSegmenter, SegmentEndsAfterTheTailOfSpeech) {
+  SegmenterConfig config;
+  caption_test::Synth s;
+  s.Gap(0.5).Speech(1.0).Hiss(0.12, 0.03).Gap(1.5);
+  SpeechSegmenter segmenter(config);
+  std::vector<SegmentEvent> events = segmenter.Feed(s.signal().data(), s.signal().size());
+  for (const SegmentEvent& e : segmenter.Finish()) events.push_back(e);
+  ASSERT_FALSE(events.empty());
+  const SegmentEvent& last = events.back();
+  ASSERT_EQ(last.kind, SegmentEventKind::kCompleted);
+  const int64_t hiss_end = caption_test::Samples(1.62);
+  EXPECT_EQ(last.last_voiced_end_sample, hiss_end);
+  EXPECT_EQ(last.end_sample, hiss_end + caption_test::Samples(config.post_padding_ms / 1000.0));
+}
+
+TEST(SpeechSegmenter, TailsAloneNeitherOpenNorConfirmASegment) {
+  SegmenterConfig config;
+  config.min_speech_ms = 150;
+  caption_test::Synth s;
+  // 100 ms of speech and 200 ms of tail: 300 ms voiced, but only 100 ms of it speech.
+  s.Gap(0.5).Speech(0.1).Hiss(0.2, 0.03).Gap(1.5);
+  SpeechSegmenter segmenter(config);
+  std::vector<SegmentEvent> events = segmenter.Feed(s.signal().data(), s.signal().size());
+  for (const SegmentEvent& e : segmenter.Finish()) events.push_back(e);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, SegmentEventKind::kDropped);
+}
+
 TEST(SpeechSegmenter, AudioOutsideTheHistoryIsAClearError) {
   SpeechSegmenter segmenter(SegmenterConfig{});
   std::vector<float> audio(1000, 0.0f);

@@ -41,6 +41,16 @@ class Synth {
     bursts_.push_back({begin, begin + n});
     return *this;
   }
+  // A fricative-like hiss: white noise of `amplitude` over the background (not a burst: it is
+  // the kind of sound that ends a word, not speech by itself).
+  Synth& Hiss(double seconds, double amplitude) {
+    const int64_t n = Samples(seconds);
+    const double background = noise_amplitude_;
+    noise_amplitude_ = amplitude;
+    for (int64_t i = 0; i < n; ++i) signal_.push_back(NextNoise());
+    noise_amplitude_ = background;
+    return *this;
+  }
   // Background only (noise_amplitude may be 0 for digital silence).
   Synth& Gap(double seconds) {
     const int64_t n = Samples(seconds);

@@ -3,8 +3,12 @@
 // Debian 12 packages no WebRTC VAD (libfvad), so the detector is our own: per 10 ms frame, the
 // energy (dBFS) must stand clear of an adaptive noise floor and the spectrum must be peaky (low
 // spectral flatness), which keeps stationary noise out however loud it is and lets the floor
-// climb to it. Unvoiced consonants between vowels are covered by the trailing-silence hangover
-// and the padding. Every decision is made on
+// climb to it. Speech often ends in a quiet or noise-like sound (a final fricative, a fading
+// vowel) that fails those tests; for a short hold after a voiced frame the detector therefore
+// accepts any frame standing a smaller margin over the floor as the speech's tail, so that the
+// segment's end follows the real end of speech and the post-padding can stay short. Unvoiced
+// consonants between vowels are covered by the tail, the trailing-silence hangover and the
+// padding. Every decision is made on
 // fixed frames counted from the start of the stream, so the segment boundaries do not depend on
 // how the caller chunks its audio.
 #pragma once
@@ -20,15 +24,20 @@ namespace eddy {
 inline constexpr int kCaptionSampleRate = 16000;
 
 struct SegmenterConfig {
-  int frame_ms = 10;               // analysis frame; every duration below is rounded up to it
-  int trailing_silence_ms = 600;   // silence after speech that ends a segment
-  int max_segment_ms = 15000;      // a segment reaching this length is cut ...
-  int cut_search_ms = 3000;        // ... at the quietest frame in this window before the limit
-  int min_speech_ms = 250;         // voiced frames a segment needs to reach the decoder
-  int pre_padding_ms = 200;        // audio kept before the first voiced frame
-  int post_padding_ms = 300;       // audio kept after the last voiced frame
-  double speech_margin_db = 9.0;   // frame energy above the noise floor to count as voiced
-  double max_flatness = 0.35;      // spectral flatness (0 tonal .. 1 white) of voiced frames
+  int frame_ms = 10;              // analysis frame; every duration below is rounded up to it
+  int trailing_silence_ms = 600;  // silence after speech that ends a segment
+  int max_segment_ms = 15000;     // a segment reaching this length is cut ...
+  int cut_search_ms = 3000;       // ... at the quietest frame in this window before the limit
+  int min_speech_ms = 250;        // voiced frames a segment needs to reach the decoder
+  int pre_padding_ms = 200;       // audio kept before the first voiced frame
+  int post_padding_ms = 150;      // audio kept after the last voiced frame
+  double speech_margin_db = 9.0;  // frame energy above the noise floor to count as voiced
+  double max_flatness = 0.35;     // spectral flatness (0 tonal .. 1 white) of voiced frames
+  // The tail of speech: within tail_hold_ms after a voiced frame, a frame this far above the
+  // floor counts as voiced whatever its flatness (0 hold: no tail). Tail frames extend a
+  // segment but never open one, and do not count towards min_speech_ms.
+  int tail_hold_ms = 200;
+  double tail_margin_db = 4.0;
   double min_speech_dbfs = -50.0;  // frames quieter than this are never voiced
   double initial_noise_floor_dbfs = -60.0;
   double noise_floor_fall = 0.3;           // per-frame step towards a quieter frame
@@ -45,6 +54,7 @@ struct FrameDecision {
   double flatness = 0.0;
   double noise_floor_dbfs = 0.0;
   bool voiced = false;
+  bool tail = false;  // voiced only as the tail of earlier speech (see tail_hold_ms)
 };
 
 // Classifies frames of frame_ms; keeps only the adaptive noise floor and a DFT table.
@@ -59,7 +69,9 @@ class VoiceActivityDetector {
  private:
   SegmenterConfig config_;
   size_t frame_samples_;
+  int64_t tail_hold_frames_;
   double noise_floor_dbfs_;
+  int64_t frames_since_speech_;  // since the last voiced frame that was not a tail
   std::vector<double> window_;
   std::vector<double> cos_table_, sin_table_;  // [bin * frame_samples + n]
 };
@@ -123,9 +135,9 @@ class SpeechSegmenter {
   int64_t start_sample_ = 0;
   int64_t first_frame_ = 0;            // frame index of the open segment's energy_db_[0]
   std::vector<double> energy_db_;      // per frame since first_frame_
-  std::vector<uint8_t> voiced_flags_;  // per frame since first_frame_
-  int64_t voiced_frames_ = 0;
-  int64_t last_voiced_frame_ = -1;  // absolute frame index
+  std::vector<uint8_t> voiced_flags_;  // per frame since first_frame_: silent, tail or speech
+  int64_t voiced_frames_ = 0;          // speech frames (not tails) in the open segment
+  int64_t last_voiced_frame_ = -1;     // absolute frame index
   bool keep_frame_log_ = false;
   std::vector<FrameDecision> frame_log_;
 };
