@@ -44,7 +44,8 @@ size_t AudioModel::weight_bytes() const {
          encoder_->weight_bytes();
 }
 
-std::vector<float> AudioModel::AssembleEmbeddings(const PromptInputs& prompt) const {
+std::vector<float> AudioModel::AssembleEmbeddings(const PromptInputs& prompt,
+                                                  const std::atomic<bool>* cancel) const {
   const int hidden = hidden_size();
   const int codebooks = config_.codebooks;
   size_t n_text = 0, n_audio_in = 0, n_audio_out = 0;
@@ -69,7 +70,7 @@ std::vector<float> AudioModel::AssembleEmbeddings(const PromptInputs& prompt) co
       throw std::invalid_argument("audio-in clip does not hold " +
                                   std::to_string(config_.encoder.feat_in) + " x frames values");
     }
-    const auto rows = encoder_->Encode(clip.features.data(), static_cast<int>(clip.frames));
+    const auto rows = encoder_->Encode(clip.features.data(), static_cast<int>(clip.frames), cancel);
     audio_rows.insert(audio_rows.end(), rows.data(), rows.data() + rows.size());
   }
   if (audio_rows.size() != n_audio_in * hidden) {

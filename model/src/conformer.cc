@@ -9,6 +9,7 @@
 #include <map>
 #include <stdexcept>
 
+#include "eddy/model_error.h"
 #include "ops.h"
 
 namespace eddy {
@@ -576,7 +577,8 @@ int ConformerEncoder::backbone_hidden() const {
   return weights_->backbone_hidden;
 }
 
-ConformerTrace ConformerEncoder::Run(const float* mel, int n_frames, bool keep) const {
+ConformerTrace ConformerEncoder::Run(const float* mel, int n_frames, bool keep,
+                                     const std::atomic<bool>* cancel) const {
   if (!weights_) throw std::logic_error("ConformerEncoder used before Load");
   if (n_frames < 1) {
     throw std::invalid_argument("ConformerEncoder: the mel input needs at least 1 frame, got " +
@@ -589,6 +591,9 @@ ConformerTrace ConformerEncoder::Run(const float* mel, int n_frames, bool keep) 
   if (keep) trace.pre_encode = x;
   const Mat pos_table = RelativePositionTable(static_cast<int>(x.rows()), w.config.d_model);
   for (const auto& layer : w.layers) {
+    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
+      throw Cancelled("ConformerEncoder: cancelled");
+    }
     x = ConformerLayer(x, pos_table, layer, w.config);
     if (keep) trace.layers.push_back(x);
   }
@@ -597,13 +602,14 @@ ConformerTrace ConformerEncoder::Run(const float* mel, int n_frames, bool keep) 
   return trace;
 }
 
-RowMatrix ConformerEncoder::Encode(const float* mel_feature_major, int n_frames) const {
-  return std::move(Run(mel_feature_major, n_frames, false).adapter_out);
+RowMatrix ConformerEncoder::Encode(const float* mel_feature_major, int n_frames,
+                                   const std::atomic<bool>* cancel) const {
+  return std::move(Run(mel_feature_major, n_frames, false, cancel).adapter_out);
 }
 
 ConformerTrace ConformerEncoder::EncodeWithTrace(const float* mel_feature_major,
                                                  int n_frames) const {
-  return Run(mel_feature_major, n_frames, true);
+  return Run(mel_feature_major, n_frames, true, nullptr);
 }
 
 }  // namespace eddy

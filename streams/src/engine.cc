@@ -13,8 +13,13 @@ ModelBackend::ModelBackend(std::shared_ptr<const AudioModel> model, GenerationSa
       cache_(model_->backbone().NewCache()),
       head_state_(model_->audio_head().NewState()) {}
 
+void ModelBackend::set_cancel_flag(const std::atomic<bool>* flag) {
+  cancel_ = flag;
+  cache_.set_cancel_flag(flag);
+}
+
 void ModelBackend::Begin(const PromptInputs& prompt, const Lfm2Cache* prefix) {
-  std::vector<float> rows = model_->AssembleEmbeddings(prompt);
+  std::vector<float> rows = model_->AssembleEmbeddings(prompt, cancel_);
   const size_t hidden = model_->hidden_size();
   if (prefix != nullptr) {
     const size_t skip = static_cast<size_t>(prefix->position());
@@ -25,6 +30,7 @@ void ModelBackend::Begin(const PromptInputs& prompt, const Lfm2Cache* prefix) {
     rows.erase(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(skip * hidden));
   } else {
     cache_ = model_->backbone().NewCache();
+    cache_.set_cancel_flag(cancel_);
   }
   if (rows.empty()) throw std::invalid_argument("empty prompt: nothing to generate from");
   pending_ = std::move(rows);

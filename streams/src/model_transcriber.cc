@@ -2,6 +2,7 @@
 
 #include "eddy/conversation.h"
 #include "eddy/engine.h"
+#include "eddy/model_error.h"
 
 namespace eddy {
 
@@ -38,6 +39,17 @@ ModelTranscriber::ModelTranscriber(std::shared_ptr<const AudioModel> model,
 std::string ModelTranscriber::Transcribe(std::span<const float> samples, bool is_final,
                                          const std::atomic<bool>* cancel) {
   if (static_cast<int64_t>(samples.size()) < mel_.MinSamples()) return {};
+  ++transcriptions_;
+  try {
+    return TranscribeOrThrowCancelled(samples, is_final, cancel);
+  } catch (const Cancelled&) {
+    return {};  // thrown away by the caller; the previous result stays the next draft
+  }
+}
+
+std::string ModelTranscriber::TranscribeOrThrowCancelled(std::span<const float> samples,
+                                                         bool is_final,
+                                                         const std::atomic<bool>* cancel) {
   const LogMelFeatures features = mel_.ComputeLogMel(samples);
   Conversation conv = PromptPrefix(tokenizer_, *model_, options_.system_prompt);
   conv.AddAudioFeatures(features.data, features.frames);
@@ -46,6 +58,7 @@ std::string ModelTranscriber::Transcribe(std::span<const float> samples, bool is
 
   ModelBackend backend(model_, GenerationSampling{});
   backend.set_allow_inexact_drafts(!is_final);
+  backend.set_cancel_flag(cancel);
   backend.Begin(conv.prompt(), &prefix_cache_);
   const GenerationTokens tokens{
       tokenizer_.RequireTokenId("<|im_end|>"), tokenizer_.RequireTokenId("<|audio_start|>"),
@@ -64,7 +77,6 @@ std::string ModelTranscriber::Transcribe(std::span<const float> samples, bool is
       },
       draft);
   drafted_tokens_kept_ += backend.draft_tokens_kept();
-  ++transcriptions_;
   generated_tokens_ += static_cast<int64_t>(ids.size());
   previous_ids_ = ids;
   return tokenizer_.Decode(ids, /*skip_special_tokens=*/true);

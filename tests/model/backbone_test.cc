@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -326,6 +327,26 @@ TEST(Backbone, RewindDropsTheLaterPositionsOfAChunk) {
       }
     }
   }
+}
+
+TEST(Backbone, CancelFlagStopsTheForwardPass) {
+  const Lfm2Model& m = *Model().lfm;
+  const std::vector<float> prompt = m.EmbedText(PromptIds(7));
+  const std::vector<float> next = m.EmbedText({11, 12});
+  Lfm2Cache reference = m.NewCache();
+  m.Forward(prompt, reference);
+  const Lfm2Cache snapshot = reference.Snapshot();
+  const std::vector<float> want = m.Forward(next, reference);
+
+  std::atomic<bool> cancel{true};
+  Lfm2Cache cache = m.NewCache();
+  cache.set_cancel_flag(&cancel);
+  EXPECT_THROW(m.Forward(prompt, cache), Cancelled);
+  cache.Restore(snapshot);  // keeps the flag
+  EXPECT_THROW(m.Forward(next, cache), Cancelled);
+  cancel = false;
+  cache.Restore(snapshot);
+  EXPECT_EQ(m.Forward(next, cache), want);
 }
 
 TEST(Backbone, RewindOutsideTheLastChunkIsAnError) {

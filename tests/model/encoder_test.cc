@@ -2,6 +2,7 @@
 // output lengths, determinism, silence, bad input and bad checkpoints.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +13,7 @@
 
 #include "eddy/config.h"
 #include "eddy/conformer.h"
+#include "eddy/model_error.h"
 #include "eddy/safetensors.h"
 #include "eddy/safetensors_writer.h"
 
@@ -118,6 +120,19 @@ TEST_F(EncoderTest, OutputLengthIsCeilOfFramesOverEight) {
     const RowMatrix b = encoder.Encode(mel.data(), frames);
     EXPECT_TRUE((a.array() == b.array()).all()) << frames << " frames: not deterministic";
   }
+}
+
+TEST_F(EncoderTest, CancelFlagStopsTheEncoder) {
+  const SafeTensors st = SafeTensors::Open(path_);
+  const auto encoder = ConformerEncoder::Load(st, config_, kHidden);
+  const int frames = 45;
+  const auto mel = RandomMel(config_.feat_in, frames, 9);
+  std::atomic<bool> cancel{true};
+  EXPECT_THROW(encoder.Encode(mel.data(), frames, &cancel), Cancelled);
+  cancel = false;
+  EXPECT_TRUE((encoder.Encode(mel.data(), frames, &cancel).array() ==
+               encoder.Encode(mel.data(), frames).array())
+                  .all());
 }
 
 TEST_F(EncoderTest, TraceMatchesEncodeAndHasEveryLayer) {

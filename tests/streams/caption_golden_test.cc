@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -148,6 +149,25 @@ void ExpectFinalsEqualUncachedTranscription(const std::string& weight_format) {
   std::printf("%s: %lld draft tokens kept over %lld partials and %zu finals\n",
               weight_format.c_str(), static_cast<long long>(drafted),
               static_cast<long long>(partials), finals.size());
+}
+
+// A cancelled call returns nothing and leaves the transcriber as it was: the next call drafts
+// from the last completed result, exactly as if the cancelled one had never happened.
+TEST(CaptionGolden, CancelledTranscriptionChangesNothing) {
+  Synth s;
+  s.Gap(0.3).Speech(1.6, 0.2, 150.0).Gap(0.3);
+  const std::vector<float> audio = s.signal();
+  const std::span<const float> first(audio.data(), audio.size() * 2 / 3);
+  ModelTranscriberOptions options;
+  options.max_tokens = kMaxTokens;
+  ModelTranscriber plain(Shared("q8").model, Shared().tokenizer, options);
+  ModelTranscriber interrupted(Shared("q8").model, Shared().tokenizer, options);
+  EXPECT_EQ(plain.Transcribe(first, false, nullptr), interrupted.Transcribe(first, false, nullptr));
+  std::atomic<bool> cancel{true};
+  EXPECT_EQ(interrupted.Transcribe(audio, false, &cancel), "");
+  EXPECT_EQ(interrupted.Transcribe(audio, true, nullptr), plain.Transcribe(audio, true, nullptr));
+  EXPECT_EQ(interrupted.drafted_tokens_kept(), plain.drafted_tokens_kept());
+  EXPECT_EQ(interrupted.transcriptions(), plain.transcriptions() + 1);
 }
 
 TEST(CaptionGolden, FinalsEqualUncachedTranscriptionOfEachSegment) {

@@ -3,6 +3,7 @@
 // modality flag per position) into backbone input rows exactly as the reference's _prefill does.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <span>
@@ -61,8 +62,10 @@ class AudioModel {
   size_t weight_bytes() const;
 
   // Backbone input rows [positions, hidden] for a prompt. Throws std::invalid_argument when the
-  // flags disagree with the contents (the reference's asserts), naming the counts.
-  std::vector<float> AssembleEmbeddings(const PromptInputs& prompt) const;
+  // flags disagree with the contents (the reference's asserts), naming the counts, and Cancelled
+  // when `cancel` is set while the encoder runs.
+  std::vector<float> AssembleEmbeddings(const PromptInputs& prompt,
+                                        const std::atomic<bool>* cancel = nullptr) const;
 
  private:
   AudioModel() = default;

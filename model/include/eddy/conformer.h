@@ -4,6 +4,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -57,8 +58,10 @@ class ConformerEncoder {
   static int OutputFrames(int n_frames);
 
   // mel is feature-major [feat_in, n_frames] (as the front end and the reference produce it).
-  // Returns the adapter outputs [OutputFrames(n_frames), backbone_hidden]. Thread-safe.
-  RowMatrix Encode(const float* mel_feature_major, int n_frames) const;
+  // Returns the adapter outputs [OutputFrames(n_frames), backbone_hidden]. Thread-safe. Throws
+  // Cancelled when `cancel` is set between two layers.
+  RowMatrix Encode(const float* mel_feature_major, int n_frames,
+                   const std::atomic<bool>* cancel = nullptr) const;
   // Same computation, keeping every intermediate.
   ConformerTrace EncodeWithTrace(const float* mel_feature_major, int n_frames) const;
 
@@ -67,7 +70,8 @@ class ConformerEncoder {
   size_t weight_bytes() const;
 
  private:
-  ConformerTrace Run(const float* mel, int n_frames, bool keep_intermediates) const;
+  ConformerTrace Run(const float* mel, int n_frames, bool keep_intermediates,
+                     const std::atomic<bool>* cancel) const;
   std::shared_ptr<const ConformerWeights> weights_;
 };
 

@@ -4,6 +4,7 @@
 // Lfm2Model serves any number of independent streams (all methods are const).
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -40,7 +41,15 @@ class Lfm2Cache {
   int position() const { return position_; }
   void Reset();
   Lfm2Cache Snapshot() const { return *this; }
-  void Restore(const Lfm2Cache& snapshot) { *this = snapshot; }
+  // Keeps this cache's cancel flag.
+  void Restore(const Lfm2Cache& snapshot) {
+    const std::atomic<bool>* cancel = cancel_;
+    *this = snapshot;
+    cancel_ = cancel;
+  }
+  // While `flag` is set, a Forward on this cache stops between layers by throwing Cancelled (the
+  // cache is then unusable until Reset or Restore). Null: never stops. Not owned.
+  void set_cancel_flag(const std::atomic<bool>* flag) { cancel_ = flag; }
   // While set, every Forward also keeps the conv inputs of its chunk, so that Lfm2Model::Rewind
   // can drop the chunk's later positions again (draft verification). Off by default: a long
   // prefill chunk would otherwise hold a copy of its conv inputs.
@@ -61,6 +70,7 @@ class Lfm2Cache {
   bool rewindable_ = false;
   int chunk_first_ = -1;                        // first position of the last rewindable chunk
   std::vector<std::vector<float>> conv_chunk_;  // per conv layer [L-1 + chunk, hidden] inputs
+  const std::atomic<bool>* cancel_ = nullptr;
 };
 
 class Lfm2Model {

@@ -11,4 +11,11 @@ class ModelError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Raised by a long computation (encoder, backbone forward pass) when the cancel flag its caller
+// gave it was set while it ran; whatever it was computing is lost.
+class Cancelled : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace eddy

@@ -2,6 +2,7 @@
 // backbone cache, the audio head's scratch state and the sampler; the model is shared.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -37,6 +38,9 @@ class ModelBackend : public GenerationBackend {
   // prefix) and only the positions after it are computed.
   void Begin(const PromptInputs& prompt, const Lfm2Cache* prefix = nullptr);
   void set_trace(StepTrace* trace) { trace_ = trace; }
+  // While `flag` is set, Begin's encoder and every backbone pass stop early by throwing Cancelled
+  // (the generation is then over). Null: never. Not owned.
+  void set_cancel_flag(const std::atomic<bool>* flag);
   const Lfm2Cache& cache() const { return cache_; }
 
   void Advance() override;
@@ -60,6 +64,7 @@ class ModelBackend : public GenerationBackend {
   std::vector<float> logits_;
   bool logits_are_last_ = false;  // logits_ already belong to last_ (left by AdvanceWithDraft)
   StepTrace* trace_ = nullptr;
+  const std::atomic<bool>* cancel_ = nullptr;
   bool allow_inexact_drafts_ = false;
   int64_t draft_tokens_kept_ = 0;
 };

@@ -33,6 +33,8 @@ class ModelTranscriber : public SegmentTranscriber {
  public:
   ModelTranscriber(std::shared_ptr<const AudioModel> model, const Tokenizer& tokenizer,
                    ModelTranscriberOptions options = {});
+  // `cancel` is looked at between encoder layers, backbone layers and decode steps; a cancelled
+  // call returns an empty string.
   std::string Transcribe(std::span<const float> samples_16k, bool is_final,
                          const std::atomic<bool>* cancel) override;
   void StartSegment() override { previous_ids_.clear(); }
@@ -43,6 +45,9 @@ class ModelTranscriber : public SegmentTranscriber {
   int64_t cached_prefix_positions() const { return prefix_cache_.position(); }
 
  private:
+  std::string TranscribeOrThrowCancelled(std::span<const float> samples_16k, bool is_final,
+                                         const std::atomic<bool>* cancel);
+
   std::shared_ptr<const AudioModel> model_;
   const Tokenizer& tokenizer_;
   ModelTranscriberOptions options_;
