@@ -181,6 +181,12 @@ int RunCaption(const CaptionOptions& opts) {
     config.background_partials = true;
   }
   config.Validate();
+  if (live) {
+    // The first segments would otherwise fault in their decode buffers while someone waits for
+    // the caption; this thread decodes the finals.
+    std::fprintf(stderr, "eddy caption: warming up\n");
+    transcriber.WarmUp(config.segmenter.max_segment_ms / 1000.0);
+  }
   CaptionStream stream(config, transcriber);
   EventPrinter printer(opts.json);
 

@@ -1,5 +1,7 @@
 #include "eddy/model_transcriber.h"
 
+#include <algorithm>
+
 #include "eddy/conversation.h"
 #include "eddy/engine.h"
 #include "eddy/model_error.h"
@@ -40,16 +42,41 @@ std::string ModelTranscriber::Transcribe(std::span<const float> samples, bool is
                                          const std::atomic<bool>* cancel) {
   if (static_cast<int64_t>(samples.size()) < mel_.MinSamples()) return {};
   ++transcriptions_;
+  GenerationLimits limits;
+  limits.max_new_tokens = options_.max_tokens;
+  limits.cancel = cancel;
+  if (!is_final) limits.max_new_tokens_after_draft = options_.partial_new_tokens;
+  const std::vector<int32_t> draft =
+      options_.draft_previous_result ? previous_ids_ : std::vector<int32_t>{};
+  Decoded decoded;
   try {
-    return TranscribeOrThrowCancelled(samples, is_final, cancel);
+    decoded = Decode(samples, is_final, limits, draft);
   } catch (const Cancelled&) {
     return {};  // thrown away by the caller; the previous result stays the next draft
   }
+  drafted_tokens_kept_ += decoded.draft_tokens_kept;
+  generated_tokens_ += static_cast<int64_t>(decoded.ids.size());
+  previous_ids_ = decoded.ids;
+  return tokenizer_.Decode(decoded.ids, /*skip_special_tokens=*/true);
 }
 
-std::string ModelTranscriber::TranscribeOrThrowCancelled(std::span<const float> samples,
-                                                         bool is_final,
-                                                         const std::atomic<bool>* cancel) {
+void ModelTranscriber::WarmUp(double seconds) {
+  // Low-level noise rather than digital silence: the same work as speech, with finite log-mels.
+  std::vector<float> noise(static_cast<size_t>(std::max(0.0, seconds) * kCaptionSampleRate));
+  uint32_t state = 1;
+  for (float& s : noise) {
+    state = state * 1664525u + 1013904223u;
+    s = 1e-3f * (static_cast<float>(state >> 8) / static_cast<float>(1u << 24) - 0.5f);
+  }
+  if (static_cast<int64_t>(noise.size()) < mel_.MinSamples()) return;
+  GenerationLimits limits;
+  limits.max_new_tokens = 1;
+  Decode(noise, /*is_final=*/true, limits, {});
+}
+
+ModelTranscriber::Decoded ModelTranscriber::Decode(std::span<const float> samples, bool is_final,
+                                                   const GenerationLimits& limits,
+                                                   const std::vector<int32_t>& draft) {
   const LogMelFeatures features = mel_.ComputeLogMel(samples);
   Conversation conv = PromptPrefix(tokenizer_, *model_, options_.system_prompt);
   conv.AddAudioFeatures(features.data, features.frames);
@@ -58,28 +85,20 @@ std::string ModelTranscriber::TranscribeOrThrowCancelled(std::span<const float> 
 
   ModelBackend backend(model_, GenerationSampling{});
   backend.set_allow_inexact_drafts(!is_final);
-  backend.set_cancel_flag(cancel);
+  backend.set_cancel_flag(limits.cancel);
   backend.Begin(conv.prompt(), &prefix_cache_);
   const GenerationTokens tokens{
       tokenizer_.RequireTokenId("<|im_end|>"), tokenizer_.RequireTokenId("<|audio_start|>"),
       tokenizer_.RequireTokenId("<|text_end|>"), AudioModelConfig::kEndOfAudio};
-  GenerationLimits limits;
-  limits.max_new_tokens = options_.max_tokens;
-  limits.cancel = cancel;
-  if (!is_final) limits.max_new_tokens_after_draft = options_.partial_new_tokens;
-  std::vector<int32_t> ids;
-  const std::vector<int> draft =
-      options_.draft_previous_result ? previous_ids_ : std::vector<int32_t>{};
+  Decoded decoded;
   GenerateSequential(
       backend, limits, tokens,
       [&](const GenerationOutput& o) {
-        if (o.kind == OutputKind::kText) ids.push_back(o.text_id);
+        if (o.kind == OutputKind::kText) decoded.ids.push_back(o.text_id);
       },
       draft);
-  drafted_tokens_kept_ += backend.draft_tokens_kept();
-  generated_tokens_ += static_cast<int64_t>(ids.size());
-  previous_ids_ = ids;
-  return tokenizer_.Decode(ids, /*skip_special_tokens=*/true);
+  decoded.draft_tokens_kept = backend.draft_tokens_kept();
+  return decoded;
 }
 
 }  // namespace eddy

@@ -170,6 +170,24 @@ TEST(CaptionGolden, CancelledTranscriptionChangesNothing) {
   EXPECT_EQ(interrupted.transcriptions(), plain.transcriptions() + 1);
 }
 
+TEST(CaptionGolden, WarmUpChangesNothing) {
+  Synth s;
+  s.Gap(0.3).Speech(1.2, 0.2, 170.0).Gap(0.3);
+  ModelTranscriberOptions options;
+  options.max_tokens = kMaxTokens;
+  ModelTranscriber plain(Shared("q8").model, Shared().tokenizer, options);
+  ModelTranscriber warmed(Shared("q8").model, Shared().tokenizer, options);
+  warmed.WarmUp(3.0);
+  warmed.WarmUp(0.001);  // too short to transcribe: nothing happens
+  const std::span<const float> audio(s.signal());
+  EXPECT_EQ(warmed.Transcribe(audio.first(audio.size() / 2), false, nullptr),
+            plain.Transcribe(audio.first(audio.size() / 2), false, nullptr));
+  EXPECT_EQ(warmed.Transcribe(audio, true, nullptr), plain.Transcribe(audio, true, nullptr));
+  EXPECT_EQ(warmed.transcriptions(), plain.transcriptions());
+  EXPECT_EQ(warmed.generated_tokens(), plain.generated_tokens());
+  EXPECT_EQ(warmed.drafted_tokens_kept(), plain.drafted_tokens_kept());
+}
+
 TEST(CaptionGolden, FinalsEqualUncachedTranscriptionOfEachSegment) {
   ExpectFinalsEqualUncachedTranscription("native");
 }
