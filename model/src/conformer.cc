@@ -591,9 +591,7 @@ ConformerTrace ConformerEncoder::Run(const float* mel, int n_frames, bool keep,
   if (keep) trace.pre_encode = x;
   const Mat pos_table = RelativePositionTable(static_cast<int>(x.rows()), w.config.d_model);
   for (const auto& layer : w.layers) {
-    if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
-      throw Cancelled("ConformerEncoder: cancelled");
-    }
+    ThrowIfCancelled(cancel, "ConformerEncoder");
     x = ConformerLayer(x, pos_table, layer, w.config);
     if (keep) trace.layers.push_back(x);
   }

@@ -341,9 +341,7 @@ void Lfm2Model::Forward(const float* embeddings, int n, Lfm2Cache& cache, float*
   if (layer_outputs) layer_outputs->clear();
   if (cache.rewindable_) cache.chunk_first_ = cache.position_;
   for (int i = 0; i < config_.num_hidden_layers; ++i) {
-    if (cache.cancel_ != nullptr && cache.cancel_->load(std::memory_order_relaxed)) {
-      throw Cancelled("Lfm2Model::Forward: cancelled");
-    }
+    ThrowIfCancelled(cache.cancel_, "Lfm2Model::Forward");
     const Weights::Layer& l = w_->layers[i];
 #pragma omp parallel for schedule(static) if (n > 8)
     for (int t = 0; t < n; ++t) {

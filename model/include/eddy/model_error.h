@@ -1,6 +1,8 @@
 #pragma once
 
+#include <atomic>
 #include <stdexcept>
+#include <string>
 
 namespace eddy {
 
@@ -17,5 +19,12 @@ class Cancelled : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// Throws Cancelled("<where>: cancelled") when `flag` is given and set.
+inline void ThrowIfCancelled(const std::atomic<bool>* flag, const char* where) {
+  if (flag != nullptr && flag->load(std::memory_order_relaxed)) {
+    throw Cancelled(std::string(where) + ": cancelled");
+  }
+}
 
 }  // namespace eddy
