@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -313,28 +314,76 @@ void QuantizedMatrix::DequantizeRow(int r, float* out) const {
   }
 }
 
+namespace {
+
+void QuantizeActivationBlockPortable(const float* v, int count, int8_t* q, float* scale,
+                                     int32_t* sum) {
+  float amax = 0.0f;
+  for (int c = 0; c < count; ++c) amax = std::max(amax, std::fabs(v[c]));
+  const float d = amax / 127.0f;
+  const float inv = d > 0 ? 1.0f / d : 0.0f;
+  int32_t s = 0;
+  for (int c = 0; c < count; ++c) {
+    q[c] = static_cast<int8_t>(std::nearbyint(v[c] * inv));
+    s += q[c];
+  }
+  std::fill(q + count, q + kBlock, int8_t{0});
+  *scale = d;
+  *sum = s;
+}
+
+// The same exact operations on 16 lanes (a maximum, a product, round-to-nearest-even), so the
+// bytes, scale and sum equal the portable ones. Partial blocks take the portable path.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f,avx512bw"))) void QuantizeActivationBlockAvx512(const float* v,
+                                                                               int count, int8_t* q,
+                                                                               float* scale,
+                                                                               int32_t* sum) {
+  if (count != kBlock) {
+    QuantizeActivationBlockPortable(v, count, q, scale, sum);
+    return;
+  }
+  const __m512 lo = _mm512_loadu_ps(v), hi = _mm512_loadu_ps(v + 16);
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+  const float d = amax / 127.0f;
+  const __m512 inv = _mm512_set1_ps(d > 0 ? 1.0f / d : 0.0f);
+  const __m512i qlo = _mm512_cvt_roundps_epi32(_mm512_mul_ps(lo, inv),
+                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512i qhi = _mm512_cvt_roundps_epi32(_mm512_mul_ps(hi, inv),
+                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(qlo));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(qhi));
+  *scale = d;
+  *sum = _mm512_reduce_add_epi32(_mm512_add_epi32(qlo, qhi));
+}
+#pragma GCC diagnostic pop
+
+}  // namespace
+
+void QuantizeActivationBlock(const float* v, int count, int8_t* q, float* scale, int32_t* sum,
+                             Kernel kernel) {
+  if (kernel == Kernel::kAvx512Vnni) {
+    QuantizeActivationBlockAvx512(v, count, q, scale, sum);
+  } else {
+    QuantizeActivationBlockPortable(v, count, q, scale, sum);
+  }
+}
+
 void QuantizedActivations::Assign(const float* x, int n, int cols) {
   blocks = (cols + kBlock - 1) / kBlock;
-  q.assign(static_cast<size_t>(n) * blocks * kBlock, 0);
+  q.resize(static_cast<size_t>(n) * blocks * kBlock);  // every byte written below
   scale.resize(static_cast<size_t>(n) * blocks);
   sum.resize(static_cast<size_t>(n) * blocks);
+  const Kernel kernel = Supported(Kernel::kAvx512Vnni) ? Kernel::kAvx512Vnni : Kernel::kPortable;
 #pragma omp parallel for schedule(static) if (n > 8)
   for (int row = 0; row < n; ++row) {
     const float* xr = x + static_cast<size_t>(row) * cols;
     for (int b = 0; b < blocks; ++b) {
-      const int c0 = b * kBlock, c1 = std::min(cols, c0 + kBlock);
-      float amax = 0.0f;
-      for (int c = c0; c < c1; ++c) amax = std::max(amax, std::fabs(xr[c]));
-      const float d = amax / 127.0f;
-      const float inv = d > 0 ? 1.0f / d : 0.0f;
-      int8_t* qb = q.data() + (static_cast<size_t>(row) * blocks + b) * kBlock;
-      int32_t s = 0;
-      for (int c = c0; c < c1; ++c) {
-        qb[c - c0] = static_cast<int8_t>(std::nearbyint(xr[c] * inv));
-        s += qb[c - c0];
-      }
-      scale[static_cast<size_t>(row) * blocks + b] = d;
-      sum[static_cast<size_t>(row) * blocks + b] = s;
+      const size_t at = static_cast<size_t>(row) * blocks + b;
+      QuantizeActivationBlock(xr + b * kBlock, std::min(kBlock, cols - b * kBlock),
+                              q.data() + at * kBlock, &scale[at], &sum[at], kernel);
     }
   }
 }
@@ -357,7 +406,8 @@ struct PanelArgs {
   const QuantizedActivations* xa;
   int c0, nc;  // activation rows [c0, c0 + nc)
   float* y;
-  int ldy;  // y[c * ldy + row]
+  int ldy;     // y[c * ldy + row]
+  int np = 1;  // panels [panel, panel + np)
 };
 
 inline int ValidRows(const PanelArgs& a) {
@@ -454,10 +504,84 @@ EDDY_TARGET_AVX2 void PanelAvx2(const PanelArgs& a) {
   }
 }
 
-// AVX-512 VNNI: one dpbusd advances all 16 rows by 4 weights. NC activation rows share each
-// loaded weight block; their dot-product chains are independent, which hides dpbusd latency.
+// AVX-512 VNNI: one dpbusd advances all 16 rows of a panel by 4 weights. A register tile of MR
+// activation rows by NP panels keeps MR * NP independent dot-product chains in flight (enough to
+// cover dpbusd latency at two per cycle) while each broadcast activation word serves NP panels
+// and each loaded weight vector serves MR rows, so loads stay well below the port limit. The
+// per-block convert, scale and fused multiply-add are those of the other kernels, in the same
+// order, so a row's result does not depend on the tile it sits in.
+template <Format F, int MR, int NP>
+EDDY_TARGET_VNNI void TileVnni(const PanelArgs& a) {
+  const int blocks = a.m->blocks_per_row();
+  __m512 acc[MR][NP];
+  for (auto& row : acc) {
+    for (auto& v : row) v = _mm512_setzero_ps();
+  }
+  for (int b = 0; b < blocks; ++b) {
+    const int8_t* xq[MR];
+    __m512i dot[MR][NP];
+    for (int i = 0; i < MR; ++i) {
+      const size_t off = static_cast<size_t>(a.c0 + i) * blocks + b;
+      xq[i] = a.xa->q.data() + off * kBlock;
+      const __m512i offset_sum = _mm512_set1_epi32(-kOffset<F> * a.xa->sum[off]);
+      for (int p = 0; p < NP; ++p) dot[i][p] = offset_sum;
+    }
+    const uint8_t* wp[NP];
+    for (int p = 0; p < NP; ++p) wp[p] = a.m->panel_block(a.panel + p, b);
+    if constexpr (F == Format::kQ8) {
+      for (int g = 0; g < 8; ++g) {
+        __m512i w[NP];
+        for (int p = 0; p < NP; ++p) w[p] = _mm512_loadu_si512(wp[p] + g * 64);
+        for (int i = 0; i < MR; ++i) {
+          const __m512i x = _mm512_set1_epi32(Load4(xq[i] + 4 * g));
+          for (int p = 0; p < NP; ++p) dot[i][p] = _mm512_dpbusd_epi32(dot[i][p], w[p], x);
+        }
+      }
+    } else {
+      const __m512i mask = _mm512_set1_epi8(0x0f);
+      for (int h = 0; h < 4; ++h) {
+        __m512i lo[NP], hi[NP];
+        for (int p = 0; p < NP; ++p) {
+          const __m512i raw = _mm512_loadu_si512(wp[p] + h * 64);
+          lo[p] = _mm512_and_si512(raw, mask);
+          hi[p] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), mask);
+        }
+        for (int i = 0; i < MR; ++i) {
+          const __m512i xlo = _mm512_set1_epi32(Load4(xq[i] + 4 * h));
+          const __m512i xhi = _mm512_set1_epi32(Load4(xq[i] + 4 * (h + 4)));
+          for (int p = 0; p < NP; ++p) {
+            dot[i][p] = _mm512_dpbusd_epi32(dot[i][p], lo[p], xlo);
+            dot[i][p] = _mm512_dpbusd_epi32(dot[i][p], hi[p], xhi);
+          }
+        }
+      }
+    }
+    for (int p = 0; p < NP; ++p) {
+      const __m512 dw = _mm512_cvtph_ps(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.m->panel_scales(a.panel + p, b))));
+      for (int i = 0; i < MR; ++i) {
+        const size_t off = static_cast<size_t>(a.c0 + i) * blocks + b;
+        const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(a.xa->scale[off]));
+        acc[i][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[i][p]), d, acc[i][p]);
+      }
+    }
+  }
+  for (int p = 0; p < NP; ++p) {
+    const int valid = std::min(kPanelRows, a.m->rows() - (a.panel + p) * kPanelRows);
+    const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+    for (int i = 0; i < MR; ++i) {
+      _mm512_mask_storeu_ps(
+          a.y + static_cast<size_t>(a.c0 + i) * a.ldy + (a.panel + p) * kPanelRows, mask,
+          acc[i][p]);
+    }
+  }
+}
+
+// Products with a few activation rows (decode) are limited by reading the weights: one panel at a
+// time keeps each thread on one sequential stream, and the even/odd dot-product chains hide
+// dpbusd latency when there is a single row.
 template <Format F, int NC>
-EDDY_TARGET_VNNI void PanelVnniN(const PanelArgs& a) {
+EDDY_TARGET_VNNI void PanelVnniFewRows(const PanelArgs& a) {
   const int blocks = a.m->blocks_per_row();
   __m512 acc[NC];
   for (auto& v : acc) v = _mm512_setzero_ps();
@@ -496,33 +620,68 @@ EDDY_TARGET_VNNI void PanelVnniN(const PanelArgs& a) {
   }
 }
 
-constexpr int kMaxTile = 16;
+using PanelFn = void (*)(const PanelArgs&);
 
-template <Format F, int... N>
-void PanelVnniDispatch(const PanelArgs& a, std::integer_sequence<int, N...>) {
-  using Fn = void (*)(const PanelArgs&);
-  static constexpr Fn table[] = {PanelVnniN<F, N + 1>...};
-  table[a.nc - 1](a);
+// Panels handed to one call: the VNNI tiles span this many, the other kernels loop over them.
+constexpr int kGroupPanels = 2;
+constexpr int kTileRows = 4;  // activation rows of a VNNI register tile
+// From this many activation rows on, a product is limited by arithmetic rather than by reading
+// the weights.
+constexpr int kComputeBoundRows = 8;
+
+void EachPanelWith(PanelFn panel_fn, const PanelArgs& a) {
+  for (int p = 0; p < a.np; ++p) {
+    PanelArgs one = a;
+    one.panel = a.panel + p;
+    one.np = 1;
+    panel_fn(one);
+  }
+}
+
+template <PanelFn Panel>
+void EachPanel(const PanelArgs& a) {
+  EachPanelWith(Panel, a);
+}
+
+template <Format F, int... MR>
+constexpr std::array<std::array<PanelFn, kTileRows>, kGroupPanels> VnniTiles(
+    std::integer_sequence<int, MR...>) {
+  return {{{TileVnni<F, MR + 1, 1>...}, {TileVnni<F, MR + 1, 2>...}}};
+}
+
+template <Format F, int... NC>
+constexpr std::array<PanelFn, sizeof...(NC)> VnniFewRows(std::integer_sequence<int, NC...>) {
+  return {PanelVnniFewRows<F, NC + 1>...};
 }
 
 template <Format F>
-void PanelVnni(const PanelArgs& a) {
-  PanelVnniDispatch<F>(a, std::make_integer_sequence<int, kMaxTile>{});
+void GroupVnni(const PanelArgs& a) {
+  if (a.nc < kComputeBoundRows) {
+    static constexpr auto few =
+        VnniFewRows<F>(std::make_integer_sequence<int, kComputeBoundRows - 1>{});
+    EachPanelWith(few[a.nc - 1], a);
+    return;
+  }
+  static constexpr auto tiles = VnniTiles<F>(std::make_integer_sequence<int, kTileRows>{});
+  for (int c0 = a.c0; c0 < a.c0 + a.nc; c0 += kTileRows) {
+    PanelArgs tile = a;
+    tile.c0 = c0;
+    tile.nc = std::min(kTileRows, a.c0 + a.nc - c0);
+    tiles[tile.np - 1][tile.nc - 1](tile);
+  }
 }
 
-using PanelFn = void (*)(const PanelArgs&);
-
-PanelFn SelectPanel(Format f, Kernel k) {
+PanelFn SelectGroup(Format f, Kernel k) {
   const bool q8 = f == Format::kQ8;
   switch (k) {
     case Kernel::kAvx512Vnni:
-      return q8 ? PanelVnni<Format::kQ8> : PanelVnni<Format::kQ4>;
+      return q8 ? GroupVnni<Format::kQ8> : GroupVnni<Format::kQ4>;
     case Kernel::kAvx2:
-      return q8 ? PanelAvx2<Format::kQ8> : PanelAvx2<Format::kQ4>;
+      return q8 ? EachPanel<PanelAvx2<Format::kQ8>> : EachPanel<PanelAvx2<Format::kQ4>>;
     case Kernel::kPortable:
       break;
   }
-  return q8 ? PanelPortable<Format::kQ8> : PanelPortable<Format::kQ4>;
+  return q8 ? EachPanel<PanelPortable<Format::kQ8>> : EachPanel<PanelPortable<Format::kQ4>>;
 }
 
 }  // namespace
@@ -545,11 +704,14 @@ void QuantizedMatrix::MatMulTMany(std::span<const QuantizedMatrix* const> matric
   if (matrices.size() != ys.size()) throw std::invalid_argument("MatMulTMany: one y per matrix");
   if (matrices.empty() || n <= 0) return;
   const int cols = matrices[0]->cols();
+  auto groups_of = [](const QuantizedMatrix* m) {
+    return (m->panels() + kGroupPanels - 1) / kGroupPanels;
+  };
   long work = 0;
-  int total_panels = 0;
+  int total_groups = 0;
   for (const QuantizedMatrix* m : matrices) {
     if (m->cols() != cols) throw std::invalid_argument("MatMulTMany: matrices differ in width");
-    total_panels += m->panels();
+    total_groups += groups_of(m);
     work += static_cast<long>(m->rows()) * cols * n;
   }
   // Reused between calls: the decode path runs this some hundred times per token.
@@ -557,17 +719,26 @@ void QuantizedMatrix::MatMulTMany(std::span<const QuantizedMatrix* const> matric
   reused.Assign(x, n, cols);
   // Worker threads must see the caller's buffer, not their own thread_local one.
   const QuantizedActivations* xa = &reused;
-  PanelFn fns[2] = {SelectPanel(Format::kQ8, kernel), SelectPanel(Format::kQ4, kernel)};
-#pragma omp parallel for schedule(static) if (work > 65536)
-  for (int item = 0; item < total_panels; ++item) {
+  PanelFn fns[2] = {SelectGroup(Format::kQ8, kernel), SelectGroup(Format::kQ4, kernel)};
+  auto run = [&](int item) {
     size_t mi = 0;
-    int panel = item;
-    while (panel >= matrices[mi]->panels()) panel -= matrices[mi++]->panels();
+    int group = item;
+    while (group >= groups_of(matrices[mi])) group -= groups_of(matrices[mi++]);
     const QuantizedMatrix& m = *matrices[mi];
-    const PanelFn fn = fns[m.format() == Format::kQ8 ? 0 : 1];
-    for (int c0 = 0; c0 < n; c0 += kMaxTile) {
-      fn({&m, panel, xa, c0, std::min(kMaxTile, n - c0), ys[mi], m.rows()});
-    }
+    const int panel = group * kGroupPanels;
+    fns[m.format() == Format::kQ8 ? 0 : 1](
+        {&m, panel, xa, 0, n, ys[mi], m.rows(), std::min(kGroupPanels, m.panels() - panel)});
+  };
+  if (n < kComputeBoundRows) {
+    // Memory-bound: each thread streams one contiguous share of the weights, which the hardware
+    // prefetchers follow (interleaved shares lose a third of the bandwidth).
+#pragma omp parallel for schedule(static) if (work > 65536)
+    for (int item = 0; item < total_groups; ++item) run(item);
+  } else {
+    // Compute-bound: a core slowed by other work (a capture thread, a neighbour on a shared host)
+    // takes fewer groups instead of holding up the whole product.
+#pragma omp parallel for schedule(dynamic, 2)
+    for (int item = 0; item < total_groups; ++item) run(item);
   }
 }
 

@@ -6,8 +6,9 @@
 // weights of each of the 16 rows: a VNNI dot product against 4 broadcast activation bytes then
 // advances 16 output rows at once, and the per-block float work (convert, scale, accumulate) is
 // done once per 16 rows instead of once per row. Rows and columns are zero-padded to whole panels
-// and blocks. Kernels: AVX-512 VNNI, AVX2 and a portable one, chosen at run time; all three
-// accumulate in the same order with the same fused multiply-adds, so they agree bit for bit.
+// and blocks. Kernels: AVX-512 VNNI (register tiles of 4 activation rows by 2 panels), AVX2 and a
+// portable one, chosen at run time; all three accumulate in the same order with the same fused
+// multiply-adds, so they agree bit for bit.
 #pragma once
 
 #include <cstdint>
@@ -117,5 +118,10 @@ uint16_t FloatToHalf(float f);
 // One block of 32 weights to its integer values and f16 scale, as QuantizedMatrix stores it. Every
 // kernel gives the same result (the AVX-512 one only speeds up loading); exposed for that test.
 void QuantizeBlock(const float* v, Format format, int8_t* q, uint16_t* scale, Kernel kernel);
+// One block of `count` <= 32 activations (the rest of the 32 bytes are zeroed) to int8 with its
+// scale and the sum of its integers, as QuantizedActivations holds them. Every kernel gives the
+// same result; exposed for that test.
+void QuantizeActivationBlock(const float* v, int count, int8_t* q, float* scale, int32_t* sum,
+                             Kernel kernel);
 
 }  // namespace eddy::quant

@@ -245,5 +245,52 @@ TEST(Quant, BlockQuantizerIsTheSameUnderEveryKernel) {
   }
 }
 
+TEST(Quant, ActivationQuantizerIsTheSameUnderEveryKernel) {
+  if (!Supported(Kernel::kAvx512Vnni)) {
+    GTEST_SKIP() << "NOTE: this CPU has no AVX-512; only the portable quantizer exists here";
+  }
+  std::vector<std::vector<float>> blocks;
+  for (uint32_t seed = 1; seed <= 200; ++seed) blocks.push_back(Gaussian(kBlock, seed, 3.0f));
+  // amax 127 gives scale 1: the .5 values are ties, rounded to even.
+  std::vector<float> ties(kBlock);
+  for (int i = 0; i < kBlock; ++i) ties[i] = (i - 16) + 0.5f;
+  ties[31] = 127.0f;
+  blocks.push_back(ties);
+  blocks.push_back(std::vector<float>(kBlock, 0.0f));
+  std::vector<float> tiny(kBlock, 1e-30f);
+  tiny[5] = -3e-30f;
+  blocks.push_back(tiny);
+  for (const std::vector<float>& v : blocks) {
+    for (int count : {kBlock, 1, 7, 31}) {
+      int8_t qa[kBlock], qb[kBlock];
+      float sa, sb;
+      int32_t suma, sumb;
+      std::memset(qb, 0x55, kBlock);
+      QuantizeActivationBlock(v.data(), count, qa, &sa, &suma, Kernel::kPortable);
+      QuantizeActivationBlock(v.data(), count, qb, &sb, &sumb, Kernel::kAvx512Vnni);
+      EXPECT_EQ(0, std::memcmp(&sa, &sb, sizeof(float)));
+      EXPECT_EQ(suma, sumb);
+      ASSERT_EQ(0, std::memcmp(qa, qb, kBlock)) << "count " << count;
+      int32_t sum = 0;
+      for (int c = 0; c < kBlock; ++c) {
+        if (c >= count) {
+          EXPECT_EQ(qb[c], 0) << "padding byte " << c;
+        }
+        sum += qb[c];
+      }
+      EXPECT_EQ(sum, sumb);
+    }
+  }
+  int8_t q[kBlock];
+  float scale;
+  int32_t sum;
+  QuantizeActivationBlock(ties.data(), kBlock, q, &scale, &sum, Kernel::kAvx512Vnni);
+  EXPECT_EQ(scale, 1.0f);
+  for (int i = 0; i < kBlock - 1; ++i) {
+    const int k = i - 16;  // ties[i] = k + 0.5 lies between k and k + 1: the even one wins
+    EXPECT_EQ(q[i], k % 2 == 0 ? k : k + 1) << "tie " << ties[i];
+  }
+}
+
 }  // namespace
 }  // namespace eddy::quant
