@@ -206,10 +206,12 @@ int RunCaption(const CaptionOptions& opts) {
     const CaptionStats& s = stream.stats();
     std::fprintf(stderr,
                  "audio %.2f s, real-time factor %.3f, finals %lld (endpoint-to-final mean %.3f s, "
-                 "max %.3f s), partials %lld (interval mean %.3f s, max %.3f s), dropped %.3f s\n",
+                 "max %.3f s; decode mean %.3f s), partials %lld (interval mean %.3f s, max %.3f "
+                 "s), dropped %.3f s\n",
                  s.audio_seconds, s.real_time_factor(), static_cast<long long>(s.finals),
-                 s.final_latency_mean_s, s.final_latency_max_s, static_cast<long long>(s.partials),
-                 s.partial_interval_mean_s, s.partial_interval_max_s, s.dropped_seconds());
+                 s.final_latency_mean_s, s.final_latency_max_s, s.final_decode_mean_s,
+                 static_cast<long long>(s.partials), s.partial_interval_mean_s,
+                 s.partial_interval_max_s, s.dropped_seconds());
     std::fprintf(stderr, "decoding: %lld transcriptions, %lld tokens, %lld of them drafted\n",
                  static_cast<long long>(transcriber.transcriptions()),
                  static_cast<long long>(transcriber.generated_tokens()),
