@@ -75,25 +75,26 @@ void CaptionConfig::Validate() const {
   }
 }
 
-// One long-lived thread for the stream's partials, so that the transcriber's per-thread scratch
-// and the thread's OpenMP team are made once, not once per partial. At most one job at a time; the
-// stream reads a job's results only once it is done.
-struct CaptionStream::PartialWorker {
+// One long-lived thread for the stream's background decodes (partials and speculative finals), so
+// that the transcriber's per-thread scratch and the thread's OpenMP team are made once, not once
+// per decode. At most one job at a time; the stream reads a job's results only once it is done.
+struct CaptionStream::BackgroundWorker {
   std::mutex mu;
   std::condition_variable cv;
   bool has_job = false;  // submitted, not yet finished
   bool quit = false;
   SegmentEvent event;
   std::vector<float> audio;
+  bool is_final = false;  // a speculative final rather than a partial
   std::atomic<bool> cancel{false};
   std::atomic<bool> done{false};
   std::string text;
   double seconds = 0.0;
   std::thread thread;
 
-  explicit PartialWorker(SegmentTranscriber& transcriber)
+  explicit BackgroundWorker(SegmentTranscriber& transcriber)
       : thread([this, &transcriber] { Run(transcriber); }) {}
-  ~PartialWorker() {
+  ~BackgroundWorker() {
     {
       std::lock_guard<std::mutex> lock(mu);
       quit = true;
@@ -111,10 +112,11 @@ struct CaptionStream::PartialWorker {
       const auto t0 = std::chrono::steady_clock::now();
       std::string result;
       try {
-        result = transcriber.Transcribe(std::span<const float>(audio), false, &cancel);
+        result = transcriber.Transcribe(std::span<const float>(audio), is_final, &cancel);
       } catch (...) {
-        // A partial is expendable; a broken transcriber shows again at the final, on the
-        // stream's thread, where its exception reaches the caller.
+        // Background results are expendable: a failed speculation is decoded again at the
+        // endpoint on the stream's thread, where a broken transcriber's exception reaches the
+        // caller.
         cancel = true;
       }
       lock.lock();
@@ -126,11 +128,12 @@ struct CaptionStream::PartialWorker {
     }
   }
 
-  void Submit(const SegmentEvent& e, std::vector<float> samples) {
+  void Submit(const SegmentEvent& e, std::vector<float> samples, bool final_decode) {
     {
       std::lock_guard<std::mutex> lock(mu);
       event = e;
       audio = std::move(samples);
+      is_final = final_decode;
       cancel = false;
       done = false;
       has_job = true;
@@ -150,7 +153,7 @@ CaptionStream::CaptionStream(const CaptionConfig& config, SegmentTranscriber& tr
       segmenter_((config.Validate(), config.segmenter)) {}
 
 CaptionStream::~CaptionStream() {
-  CancelBackgroundPartial();  // then the worker's destructor ends its thread
+  CancelBackgroundJob();  // then the worker's destructor ends its thread
 }
 
 void CaptionStream::AcceptWaveform(const float* samples, size_t n, int sample_rate) {
@@ -180,7 +183,7 @@ void CaptionStream::AcceptWaveform(const float* samples, size_t n, int sample_ra
 void CaptionStream::InputFinished() {
   if (finished_) return;
   finished_ = true;
-  CollectBackgroundPartial();
+  CollectBackgroundJob();
   Handle(segmenter_.Finish());
 }
 
@@ -190,7 +193,7 @@ void CaptionStream::ReportDroppedSamples(int64_t n) {
 }
 
 void CaptionStream::reset() {
-  CancelBackgroundPartial();
+  CancelBackgroundJob();
   segmenter_.reset();
   events_.clear();
   stats_ = CaptionStats{};
@@ -211,12 +214,12 @@ void CaptionStream::reset() {
 }
 
 bool CaptionStream::HasEvents() {
-  CollectBackgroundPartial();
+  CollectBackgroundJob();
   return !events_.empty();
 }
 
 std::vector<CaptionEvent> CaptionStream::TakeEvents() {
-  CollectBackgroundPartial();
+  CollectBackgroundJob();
   std::vector<CaptionEvent> out(std::make_move_iterator(events_.begin()),
                                 std::make_move_iterator(events_.end()));
   events_.clear();
@@ -225,7 +228,7 @@ std::vector<CaptionEvent> CaptionStream::TakeEvents() {
 
 void CaptionStream::BeginSegmentIfNew(int64_t start_sample) {
   if (segment_active_) return;
-  CancelBackgroundPartial();  // of the previous segment; none should be left
+  CancelBackgroundJob();  // of the previous segment; none should be left
   segment_active_ = true;
   segment_start_ = start_sample;
   last_partial_end_ = start_sample;
@@ -239,28 +242,37 @@ void CaptionStream::Handle(const std::vector<SegmentEvent>& events) {
   const int64_t interval =
       static_cast<int64_t>(config_.partial_interval_ms) * kCaptionSampleRate / 1000;
   for (const SegmentEvent& e : events) {
-    CollectBackgroundPartial();
+    CollectBackgroundJob();
     switch (e.kind) {
       case SegmentEventKind::kGrew:
         BeginSegmentIfNew(e.start_sample);
+        // Speech resumed after a speculated final: that decode is stale, and stopping it frees
+        // the cores for the partials.
+        if (speculation_.pending && e.last_voiced_end_sample > speculation_.voiced_end) {
+          CancelBackgroundJob();
+        }
         // Partials only while someone speaks (the newest frame is voiced): trailing silence adds
         // nothing to re-decode, and a partial begun in a pause would compete with the final's
         // decode if the pause turns out to be the end.
-        if (interval > 0 && !partial_running_ && e.end_sample - last_partial_end_ >= interval &&
+        if (interval > 0 && !job_running_ && e.end_sample - last_partial_end_ >= interval &&
             e.last_voiced_end_sample == e.end_sample &&
             e.last_voiced_end_sample > last_partial_voiced_end_ && PartialBudgetAllows()) {
           if (config_.background_partials) {
-            StartBackgroundPartial(e);
+            StartBackgroundJob(e, /*is_final=*/false);
           } else {
             EmitPartial(e);
           }
         }
         if (config_.speculative_final) SpeculateFinal(e);
         break;
-      case SegmentEventKind::kCompleted:
+      case SegmentEventKind::kCompleted: {
         BeginSegmentIfNew(e.start_sample);
-        EmitFinal(e, CancelBackgroundPartial());
+        // The speculated final of exactly this range is waited for, anything else is cancelled.
+        const bool speculated = speculation_.pending && speculation_.start == e.start_sample &&
+                                speculation_.end == e.end_sample;
+        EmitFinal(e, speculated ? WaitForBackgroundJob() : CancelBackgroundJob());
         break;
+      }
       case SegmentEventKind::kDropped:
         break;  // too little speech: never reaches the transcriber
     }
@@ -291,29 +303,46 @@ void CaptionStream::EmitPartial(const SegmentEvent& e) {
   RecordPartial(e, std::move(text), seconds);
 }
 
-void CaptionStream::StartBackgroundPartial(const SegmentEvent& e) {
-  if (!worker_) worker_ = std::make_unique<PartialWorker>(transcriber_);
-  worker_->Submit(e, segmenter_.Audio(e.start_sample, e.end_sample));
-  partial_running_ = true;
+void CaptionStream::StartBackgroundJob(const SegmentEvent& e, bool is_final) {
+  if (!worker_) worker_ = std::make_unique<BackgroundWorker>(transcriber_);
+  worker_->Submit(e, segmenter_.Audio(e.start_sample, e.end_sample), is_final);
+  job_running_ = true;
 }
 
-void CaptionStream::CollectBackgroundPartial() {
-  if (!partial_running_ || !worker_->done) return;
+void CaptionStream::CollectBackgroundJob() {
+  if (!job_running_ || !worker_->done) return;
   worker_->WaitDone();  // done is set under the lock right after the results; this syncs them
-  partial_running_ = false;
-  stats_.transcribe_seconds += worker_->seconds;
-  if (worker_->cancel) return;
-  RecordPartial(worker_->event, std::move(worker_->text), worker_->seconds);
+  FinishBackgroundJob();
 }
 
-double CaptionStream::CancelBackgroundPartial() {
-  if (!partial_running_) return 0.0;
-  const auto t0 = std::chrono::steady_clock::now();
-  worker_->cancel = true;
-  worker_->WaitDone();
-  partial_running_ = false;
+void CaptionStream::FinishBackgroundJob() {
+  job_running_ = false;
   stats_.transcribe_seconds += worker_->seconds;
+  if (worker_->is_final) {
+    if (worker_->cancel) {
+      speculation_ = Speculation{};
+    } else {
+      speculation_.pending = false;
+      speculation_.text = std::move(worker_->text);
+      speculation_.seconds += worker_->seconds;
+    }
+  } else if (!worker_->cancel) {
+    RecordPartial(worker_->event, std::move(worker_->text), worker_->seconds);
+  }
+}
+
+double CaptionStream::WaitForBackgroundJob() {
+  if (!job_running_) return 0.0;
+  const auto t0 = std::chrono::steady_clock::now();
+  worker_->WaitDone();
+  FinishBackgroundJob();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double CaptionStream::CancelBackgroundJob() {
+  if (!job_running_) return 0.0;
+  worker_->cancel = true;
+  return WaitForBackgroundJob();
 }
 
 void CaptionStream::RecordPartial(const SegmentEvent& e, std::string text, double seconds) {
@@ -354,11 +383,20 @@ void CaptionStream::SpeculateFinal(const SegmentEvent& e) {
                           config_.segmenter.frame_ms * frame;
   const int64_t final_end = e.last_voiced_end_sample + padding;
   if (e.end_sample != final_end) return;  // speech still going, or already speculated
-  const double waited = CancelBackgroundPartial();
+  const double waited = CancelBackgroundJob();
+  speculation_ = Speculation{};
   speculation_.start = e.start_sample;
   speculation_.end = final_end;
-  speculation_.text = TimedTranscribe(e.start_sample, final_end, true, speculation_.seconds);
-  speculation_.seconds += waited;
+  speculation_.voiced_end = e.last_voiced_end_sample;
+  speculation_.seconds = waited;
+  if (config_.background_partials) {
+    speculation_.pending = true;
+    StartBackgroundJob(e, /*is_final=*/true);
+    return;
+  }
+  double seconds = 0.0;
+  speculation_.text = TimedTranscribe(e.start_sample, final_end, true, seconds);
+  speculation_.seconds += seconds;
 }
 
 void CaptionStream::EmitFinal(const SegmentEvent& e, double waited_for_partial) {
@@ -371,7 +409,8 @@ void CaptionStream::EmitFinal(const SegmentEvent& e, double waited_for_partial) 
   const double waited =
       Seconds(std::max<int64_t>(0, e.decided_at_sample - e.last_voiced_end_sample));
   double latency = 0.0;
-  if (speculation_.start == e.start_sample && speculation_.end == e.end_sample) {
+  if (!speculation_.pending && speculation_.start == e.start_sample &&
+      speculation_.end == e.end_sample) {
     // Decoded when the padding was in; ready then plus its decode time, shown at the endpoint.
     ev.text = speculation_.text;
     seconds = speculation_.seconds;

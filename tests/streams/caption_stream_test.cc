@@ -458,30 +458,31 @@ namespace eddy {
 namespace {
 
 // Words from the audio length like FakeTranscriber; partials take `partial_ms` of wall time (or
-// until cancelled, if block_partials) and the test checks that calls never overlap.
+// until cancelled, if block_partials), finals `final_ms` (or until cancelled), and the test checks
+// that calls never overlap.
 class ThreadedTranscriber : public SegmentTranscriber {
  public:
   int partial_ms = 5;
+  int final_ms = 0;
   bool block_partials = false;
   std::atomic<int> in_call{0};
   std::atomic<int> overlaps{0};
   std::atomic<int> cancelled{0};
+  std::atomic<int> cancelled_finals{0};
   std::atomic<int> partial_calls{0};
 
   std::string Transcribe(std::span<const float> audio, bool is_final,
                          const std::atomic<bool>* cancel) override {
     if (in_call.fetch_add(1) != 0) ++overlaps;
-    if (!is_final) {
-      ++partial_calls;
-      const auto until = std::chrono::steady_clock::now() +
-                         std::chrono::milliseconds(block_partials ? 10000 : partial_ms);
-      while (std::chrono::steady_clock::now() < until) {
-        if (cancel != nullptr && cancel->load()) {
-          ++cancelled;
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    partial_calls += !is_final;
+    const int ms = is_final ? final_ms : block_partials ? 10000 : partial_ms;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < until) {
+      if (cancel != nullptr && cancel->load()) {
+        ++(is_final ? cancelled_finals : cancelled);
+        break;
       }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     std::string text;
     for (size_t w = 1; w <= audio.size() / 1600; ++w) {
@@ -564,6 +565,29 @@ void WaitFor(const std::function<bool()>& condition) {
   while (!condition() && std::chrono::steady_clock::now() < until) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+}
+
+// A pause longer than the post-padding but shorter than the endpoint silence starts a speculative
+// final in the background; the speech that follows cancels it, partials go on, and the finals are
+// those of an inline run.
+TEST(CaptionStream, ResumedSpeechCancelsABackgroundSpeculation) {
+  Synth s;
+  s.Gap(0.3).Speech(1.5).Gap(0.35).Speech(1.5).Gap(1.0);
+  ThreadedTranscriber inline_t;
+  const std::vector<CaptionEvent> inline_events = RunLive(s.signal(), inline_t, false);
+  ThreadedTranscriber t;
+  t.final_ms = 400;  // the pause lasts 35 ms of wall time at this pace
+  const std::vector<CaptionEvent> events = RunLive(s.signal(), t, true, 2000);
+  EXPECT_EQ(FinalsOf(events), FinalsOf(inline_events));
+  ASSERT_EQ(FinalsOf(events).size(), 1u);
+  EXPECT_GE(t.cancelled_finals, 1);
+  EXPECT_EQ(t.overlaps, 0);
+  const double resumed = (0.3 + 1.5 + 0.35);
+  bool partial_after_pause = false;
+  for (const CaptionEvent& e : events) {
+    if (e.type == CaptionEventType::kPartial && e.end > resumed + 0.3) partial_after_pause = true;
+  }
+  EXPECT_TRUE(partial_after_pause) << "no partial once speech resumed";
 }
 
 TEST(CaptionStream, ResetAndDestructionStopARunningPartial) {

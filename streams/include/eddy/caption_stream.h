@@ -20,9 +20,9 @@ namespace eddy {
 
 // The decoder seen by a caption stream. Each call is independent: `samples_16k` is the whole
 // segment so far (16 kHz mono, from the segment start); is_final marks the last call for it.
-// Calls never overlap, but a partial may run on another thread than the stream's (see
-// CaptionConfig::background_partials); `cancel`, when given, may be set while it runs, and the
-// call should then return soon (its result is thrown away).
+// Calls never overlap, but partials and speculative finals may run on another thread than the
+// stream's (see CaptionConfig::background_partials); `cancel`, when given, may be set while it
+// runs, and the call should then return soon (its result is thrown away).
 class SegmentTranscriber {
  public:
   virtual ~SegmentTranscriber() = default;
@@ -62,9 +62,10 @@ struct CaptionConfig {
   // passed, so that re-decoding never makes the stream fall behind its source. This makes the
   // partials depend on timing; leave it 0 for reproducible runs.
   double partial_compute_budget = 0.0;
-  // Live sources: partials run on a worker thread while audio keeps flowing through the
-  // segmenter, so that an endpoint is seen on time; a final (or its speculation) cancels a partial
-  // still running. Partials then depend on timing; leave it off for reproducible runs.
+  // Live sources: partials and speculative finals run on a worker thread while audio keeps
+  // flowing through the segmenter, so that an endpoint is seen on time; a final (or its
+  // speculation) cancels a partial still running, and speech that resumes cancels a speculation.
+  // Partials then depend on timing; leave it off for reproducible runs.
   bool background_partials = false;
 
   // Throws std::invalid_argument naming the first bad field.
@@ -129,9 +130,12 @@ class CaptionStream {
  private:
   void Handle(const std::vector<SegmentEvent>& events);
   void EmitPartial(const SegmentEvent& e);
-  void StartBackgroundPartial(const SegmentEvent& e);
-  void CollectBackgroundPartial();   // emits it if it has finished
-  double CancelBackgroundPartial();  // returns the seconds spent waiting for it to stop
+  void StartBackgroundJob(const SegmentEvent& e, bool is_final);
+  void CollectBackgroundJob();  // takes its results if it has finished
+  void FinishBackgroundJob();   // a partial is emitted, a speculated final kept
+  // Both return the seconds spent waiting for the job to end.
+  double WaitForBackgroundJob();
+  double CancelBackgroundJob();
   void RecordPartial(const SegmentEvent& e, std::string text, double seconds);
   void EmitFinal(const SegmentEvent& e, double waited_for_partial);
   std::string TimedTranscribe(int64_t begin, int64_t end, bool is_final, double& seconds);
@@ -162,13 +166,15 @@ class CaptionStream {
   double last_partial_seconds_ = 0.0;
   struct Speculation {
     int64_t start = -1, end = -1;  // the final range transcribed ahead of the endpoint
+    int64_t voiced_end = -1;       // its last voiced sample: voice after it makes it stale
+    bool pending = false;          // still decoding on the background worker
     std::string text;
     double seconds = 0.0;  // its decode wall time
   };
   Speculation speculation_;
-  struct PartialWorker;
-  std::unique_ptr<PartialWorker> worker_;  // made at the first background partial
-  bool partial_running_ = false;           // submitted to the worker and not yet collected
+  struct BackgroundWorker;
+  std::unique_ptr<BackgroundWorker> worker_;  // made at the first background job
+  bool job_running_ = false;                  // submitted to the worker and not yet collected
 };
 
 // The longest prefix that all hypotheses share and that ends on a word boundary in every one of
