@@ -57,12 +57,18 @@ void AttendOneF16Portable(const float* q, const uint16_t* keys, const uint16_t* 
 }
 
 // dim must be a multiple of 16.
-__attribute__((target("avx512f,f16c"))) void AttendOneF16Avx512(const float* q,
-                                                                const uint16_t* keys,
-                                                                const uint16_t* values, int stride,
-                                                                int visible, int dim, float scale,
-                                                                float* scores, float* out) {
-  for (int j = 0; j < visible; ++j) {
+namespace {
+
+constexpr int kMaxChunks = 8;  // dims up to 128 keep their value accumulators in registers
+
+// scores[j] for 16 consecutive positions: each dot product in 16 lanes as in the portable
+// version, then the 16 lane sums taken in the same order for all positions at once (lane l of
+// every position is one gathered column of the 16 x 16 block).
+__attribute__((target("avx512f,f16c"))) void ScoreSixteen(const float* q, const uint16_t* keys,
+                                                          int stride, int dim, float scale,
+                                                          float* scores) {
+  alignas(64) float lanes[kAttendLanes * kAttendLanes];
+  for (int j = 0; j < kAttendLanes; ++j) {
     const uint16_t* k = keys + static_cast<size_t>(j) * stride;
     __m512 acc = _mm512_setzero_ps();
     for (int i = 0; i < dim; i += kAttendLanes) {
@@ -70,17 +76,68 @@ __attribute__((target("avx512f,f16c"))) void AttendOneF16Avx512(const float* q,
           _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + i)));
       acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), kf, acc);
     }
-    float lanes[kAttendLanes];
-    _mm512_storeu_ps(lanes, acc);
-    scores[j] = SumLanes(lanes) * scale;
+    _mm512_store_ps(lanes + j * kAttendLanes, acc);
   }
+  const __m512i rows =
+      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                         _mm512_set1_epi32(kAttendLanes));
+  __m512 sum = _mm512_setzero_ps();
+  for (int l = 0; l < kAttendLanes; ++l) {
+    sum = _mm512_add_ps(sum, _mm512_i32gather_ps(rows, lanes + l, 4));
+  }
+  _mm512_storeu_ps(scores, _mm512_mul_ps(sum, _mm512_set1_ps(scale)));
+}
+
+__attribute__((target("avx512f,f16c"))) float ScoreOne(const float* q, const uint16_t* k, int dim,
+                                                       float scale) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int i = 0; i < dim; i += kAttendLanes) {
+    const __m512 kf = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + i)));
+    acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), kf, acc);
+  }
+  float lanes[kAttendLanes];
+  _mm512_storeu_ps(lanes, acc);
+  return SumLanes(lanes) * scale;
+}
+
+}  // namespace
+
+__attribute__((target("avx512f,f16c"))) void AttendOneF16Avx512(const float* q,
+                                                                const uint16_t* keys,
+                                                                const uint16_t* values, int stride,
+                                                                int visible, int dim, float scale,
+                                                                float* scores, float* out) {
+  int j = 0;
+  for (; j + kAttendLanes <= visible; j += kAttendLanes) {
+    ScoreSixteen(q, keys + static_cast<size_t>(j) * stride, stride, dim, scale, scores + j);
+  }
+  for (; j < visible; ++j)
+    scores[j] = ScoreOne(q, keys + static_cast<size_t>(j) * stride, dim, scale);
   Softmax(scores, visible);
+  // Each output element accumulates position by position, as in the portable version; with the
+  // positions in the outer loop the dim / 16 chains run side by side instead of one after another.
+  const int chunks = dim / kAttendLanes;
+  if (chunks <= kMaxChunks) {
+    __m512 acc[kMaxChunks];
+    for (int c = 0; c < chunks; ++c) acc[c] = _mm512_setzero_ps();
+    for (int p = 0; p < visible; ++p) {
+      const uint16_t* v = values + static_cast<size_t>(p) * stride;
+      const __m512 weight = _mm512_set1_ps(scores[p]);
+      for (int c = 0; c < chunks; ++c) {
+        const __m512 vf = _mm512_cvtph_ps(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + c * kAttendLanes)));
+        acc[c] = _mm512_fmadd_ps(weight, vf, acc[c]);
+      }
+    }
+    for (int c = 0; c < chunks; ++c) _mm512_storeu_ps(out + c * kAttendLanes, acc[c]);
+    return;
+  }
   for (int i = 0; i < dim; i += kAttendLanes) {
     __m512 acc = _mm512_setzero_ps();
-    for (int j = 0; j < visible; ++j) {
-      const uint16_t* v = values + static_cast<size_t>(j) * stride + i;
+    for (int p = 0; p < visible; ++p) {
+      const uint16_t* v = values + static_cast<size_t>(p) * stride + i;
       const __m512 vf = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v)));
-      acc = _mm512_fmadd_ps(_mm512_set1_ps(scores[j]), vf, acc);
+      acc = _mm512_fmadd_ps(_mm512_set1_ps(scores[p]), vf, acc);
     }
     _mm512_storeu_ps(out + i, acc);
   }

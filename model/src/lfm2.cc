@@ -243,6 +243,7 @@ void Lfm2Model::AttentionBlock(int layer, const float* x, int n, Lfm2Cache& cach
   const WeightMatrix* qkv[] = {&l.q_proj.weight, &l.k_proj.weight, &l.v_proj.weight};
   float* qkv_out[] = {q, new_k, new_v};
   WeightMatrix::MatMulTMany(qkv, x, n, qkv_out);
+#pragma omp parallel for schedule(static) if (n > 8)
   for (int t = 0; t < n; ++t) {
     for (int h = 0; h < heads; ++h) {
       float* qh = q + static_cast<size_t>(t) * q_width + h * hd;

@@ -20,7 +20,8 @@ struct Case {
 TEST(AttentionF16, KernelsAgreeAndMatchFloat32) {
   std::mt19937 rng(9);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (const Case c : {Case{64, 1, 64}, Case{64, 37, 128}, Case{16, 200, 48}, Case{32, 5, 32}}) {
+  for (const Case c : {Case{64, 1, 64}, Case{64, 37, 128}, Case{16, 200, 48}, Case{32, 5, 32},
+                       Case{128, 16, 256}, Case{256, 33, 256}}) {
     std::vector<float> q(c.dim), k32(size_t(c.visible) * c.stride), v32(k32.size());
     for (float& x : q) x = normal(rng);
     std::vector<uint16_t> k16(k32.size()), v16(v32.size());
