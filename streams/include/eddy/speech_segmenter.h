@@ -30,7 +30,7 @@ struct SegmenterConfig {
   int cut_search_ms = 3000;       // ... at the quietest frame in this window before the limit
   int min_speech_ms = 250;        // voiced frames a segment needs to reach the decoder
   int pre_padding_ms = 200;       // audio kept before the first voiced frame
-  int post_padding_ms = 150;      // audio kept after the last voiced frame
+  int post_padding_ms = 100;      // audio kept after the last voiced frame
   double speech_margin_db = 9.0;  // frame energy above the noise floor to count as voiced
   double max_flatness = 0.35;     // spectral flatness (0 tonal .. 1 white) of voiced frames
   // The tail of speech: within tail_hold_ms after a voiced frame, a frame this far above the
