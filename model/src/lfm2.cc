@@ -265,7 +265,9 @@ void Lfm2Model::AttentionBlock(int layer, const float* x, int n, Lfm2Cache& cach
   const rope::AttendF16Fn attend_f16 = rope::SelectAttendF16(hd);
   float* ctx = Scratch(ws.ctx, static_cast<size_t>(n) * q_width);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-#pragma omp parallel if (static_cast <long>(n) * (p0 + n) * heads > 32768)
+  // A decode step splits its heads too once they see a few dozen positions each: the threads are
+  // already spinning between the products, so the fork costs less than the serial heads.
+#pragma omp parallel if (static_cast <long>(n) * (p0 + n) * heads > 2048)
   {
     // Per-thread and kept between calls: this runs for every attention layer of every step.
     thread_local std::vector<float> scores;
