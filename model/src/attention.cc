@@ -61,6 +61,17 @@ namespace {
 
 constexpr int kMaxChunks = 8;  // dims up to 128 keep their value accumulators in registers
 
+// q . k in 16 lanes (lane = dimension mod 16), as the portable version sums it.
+__attribute__((target("avx512f,f16c"))) inline __m512 DotLanes(const float* q, const uint16_t* k,
+                                                               int dim) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int i = 0; i < dim; i += kAttendLanes) {
+    const __m512 kf = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + i)));
+    acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), kf, acc);
+  }
+  return acc;
+}
+
 // scores[j] for 16 consecutive positions: each dot product in 16 lanes as in the portable
 // version, then the 16 lane sums taken in the same order for all positions at once (lane l of
 // every position is one gathered column of the 16 x 16 block).
@@ -69,14 +80,8 @@ __attribute__((target("avx512f,f16c"))) void ScoreSixteen(const float* q, const 
                                                           float* scores) {
   alignas(64) float lanes[kAttendLanes * kAttendLanes];
   for (int j = 0; j < kAttendLanes; ++j) {
-    const uint16_t* k = keys + static_cast<size_t>(j) * stride;
-    __m512 acc = _mm512_setzero_ps();
-    for (int i = 0; i < dim; i += kAttendLanes) {
-      const __m512 kf =
-          _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + i)));
-      acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), kf, acc);
-    }
-    _mm512_store_ps(lanes + j * kAttendLanes, acc);
+    _mm512_store_ps(lanes + j * kAttendLanes,
+                    DotLanes(q, keys + static_cast<size_t>(j) * stride, dim));
   }
   const __m512i rows =
       _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
@@ -90,13 +95,8 @@ __attribute__((target("avx512f,f16c"))) void ScoreSixteen(const float* q, const 
 
 __attribute__((target("avx512f,f16c"))) float ScoreOne(const float* q, const uint16_t* k, int dim,
                                                        float scale) {
-  __m512 acc = _mm512_setzero_ps();
-  for (int i = 0; i < dim; i += kAttendLanes) {
-    const __m512 kf = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(k + i)));
-    acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), kf, acc);
-  }
   float lanes[kAttendLanes];
-  _mm512_storeu_ps(lanes, acc);
+  _mm512_storeu_ps(lanes, DotLanes(q, k, dim));
   return SumLanes(lanes) * scale;
 }
 

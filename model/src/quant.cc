@@ -215,6 +215,16 @@ __attribute__((target("avx512f,avx512bw"))) void QuantizeBlockAvx512(const float
 
 }  // namespace
 
+namespace {
+
+// The block quantizers (weights at load, activations per product) have an AVX-512 version
+// wherever the CPU has one, whatever kernel the products use: both versions give the same bytes.
+Kernel QuantizerKernel() {
+  return Supported(Kernel::kAvx512Vnni) ? Kernel::kAvx512Vnni : Kernel::kPortable;
+}
+
+}  // namespace
+
 void QuantizeBlock(const float* v, Format format, int8_t* q, uint16_t* scale, Kernel kernel) {
   if (kernel == Kernel::kAvx512Vnni) {
     QuantizeBlockAvx512(v, format, q, scale);
@@ -258,7 +268,7 @@ QuantizedMatrix QuantizedMatrix::QuantizeWith(int rows, int cols, Format format,
   m.panel_block_bytes_ = PanelBlockBytes(format);
   m.data_.resize(m.panel_block_bytes_ * m.blocks_ * m.panels_);  // every byte written below
   m.scales_.resize(static_cast<size_t>(m.panels_) * m.blocks_ * kPanelRows);
-  const Kernel kernel = Supported(Kernel::kAvx512Vnni) ? Kernel::kAvx512Vnni : Kernel::kPortable;
+  const Kernel kernel = QuantizerKernel();
   // Rows of one panel share bytes: each thread owns whole panels. Rows past the end (padding) are
   // zero rows, stored like any other; so are the columns past the end of the last block.
 #pragma omp parallel
@@ -376,7 +386,7 @@ void QuantizedActivations::Assign(const float* x, int n, int cols) {
   q.resize(static_cast<size_t>(n) * blocks * kBlock);  // every byte written below
   scale.resize(static_cast<size_t>(n) * blocks);
   sum.resize(static_cast<size_t>(n) * blocks);
-  const Kernel kernel = Supported(Kernel::kAvx512Vnni) ? Kernel::kAvx512Vnni : Kernel::kPortable;
+  const Kernel kernel = QuantizerKernel();
 #pragma omp parallel for schedule(static) if (n > 8)
   for (int row = 0; row < n; ++row) {
     const float* xr = x + static_cast<size_t>(row) * cols;
@@ -410,8 +420,11 @@ struct PanelArgs {
   int np = 1;  // panels [panel, panel + np)
 };
 
+inline int ValidRows(const QuantizedMatrix& m, int panel) {
+  return std::min(kPanelRows, m.rows() - panel * kPanelRows);
+}
 inline int ValidRows(const PanelArgs& a) {
-  return std::min(kPanelRows, a.m->rows() - a.panel * kPanelRows);
+  return ValidRows(*a.m, a.panel);
 }
 
 template <Format F>
@@ -567,8 +580,7 @@ EDDY_TARGET_VNNI void TileVnni(const PanelArgs& a) {
     }
   }
   for (int p = 0; p < NP; ++p) {
-    const int valid = std::min(kPanelRows, a.m->rows() - (a.panel + p) * kPanelRows);
-    const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+    const __mmask16 mask = static_cast<__mmask16>((1u << ValidRows(*a.m, a.panel + p)) - 1);
     for (int i = 0; i < MR; ++i) {
       _mm512_mask_storeu_ps(
           a.y + static_cast<size_t>(a.c0 + i) * a.ldy + (a.panel + p) * kPanelRows, mask,
@@ -745,7 +757,7 @@ void QuantizedMatrix::MatMulTMany(std::span<const QuantizedMatrix* const> matric
   } else {
     // Compute-bound: a core slowed by other work (a capture thread, a neighbour on a shared host)
     // takes fewer groups instead of holding up the whole product.
-#pragma omp parallel for schedule(dynamic, 2)
+#pragma omp parallel for schedule(dynamic, 2) if (work > 65536)
     for (int item = 0; item < total_groups; ++item) run(item);
   }
 }

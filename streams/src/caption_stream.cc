@@ -248,7 +248,7 @@ void CaptionStream::Handle(const std::vector<SegmentEvent>& events) {
         BeginSegmentIfNew(e.start_sample);
         // Speech resumed after a speculated final: that decode is stale, and stopping it frees
         // the cores for the partials.
-        if (speculation_.pending && e.last_voiced_end_sample > speculation_.voiced_end) {
+        if (SpeculationRunning() && e.last_voiced_end_sample > speculation_.voiced_end) {
           CancelBackgroundJob();
         }
         // Partials only while someone speaks (the newest frame is voiced): trailing silence adds
@@ -268,7 +268,7 @@ void CaptionStream::Handle(const std::vector<SegmentEvent>& events) {
       case SegmentEventKind::kCompleted: {
         BeginSegmentIfNew(e.start_sample);
         // The speculated final of exactly this range is waited for, anything else is cancelled.
-        const bool speculated = speculation_.pending && speculation_.start == e.start_sample &&
+        const bool speculated = SpeculationRunning() && speculation_.start == e.start_sample &&
                                 speculation_.end == e.end_sample;
         EmitFinal(e, speculated ? WaitForBackgroundJob() : CancelBackgroundJob());
         break;
@@ -303,6 +303,10 @@ void CaptionStream::EmitPartial(const SegmentEvent& e) {
   RecordPartial(e, std::move(text), seconds);
 }
 
+bool CaptionStream::SpeculationRunning() const {
+  return job_running_ && worker_->is_final;  // is_final changes only between jobs
+}
+
 void CaptionStream::StartBackgroundJob(const SegmentEvent& e, bool is_final) {
   if (!worker_) worker_ = std::make_unique<BackgroundWorker>(transcriber_);
   worker_->Submit(e, segmenter_.Audio(e.start_sample, e.end_sample), is_final);
@@ -322,7 +326,6 @@ void CaptionStream::FinishBackgroundJob() {
     if (worker_->cancel) {
       speculation_ = Speculation{};
     } else {
-      speculation_.pending = false;
       speculation_.text = std::move(worker_->text);
       speculation_.seconds += worker_->seconds;
     }
@@ -390,7 +393,6 @@ void CaptionStream::SpeculateFinal(const SegmentEvent& e) {
   speculation_.voiced_end = e.last_voiced_end_sample;
   speculation_.seconds = waited;
   if (config_.background_partials) {
-    speculation_.pending = true;
     StartBackgroundJob(e, /*is_final=*/true);
     return;
   }
@@ -409,8 +411,7 @@ void CaptionStream::EmitFinal(const SegmentEvent& e, double waited_for_partial) 
   const double waited =
       Seconds(std::max<int64_t>(0, e.decided_at_sample - e.last_voiced_end_sample));
   double latency = 0.0;
-  if (!speculation_.pending && speculation_.start == e.start_sample &&
-      speculation_.end == e.end_sample) {
+  if (speculation_.start == e.start_sample && speculation_.end == e.end_sample) {
     // Decoded when the padding was in; ready then plus its decode time, shown at the endpoint.
     ev.text = speculation_.text;
     seconds = speculation_.seconds;

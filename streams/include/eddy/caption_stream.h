@@ -136,6 +136,7 @@ class CaptionStream {
   // Both return the seconds spent waiting for the job to end.
   double WaitForBackgroundJob();
   double CancelBackgroundJob();
+  bool SpeculationRunning() const;  // a speculated final is decoding on the worker
   void RecordPartial(const SegmentEvent& e, std::string text, double seconds);
   void EmitFinal(const SegmentEvent& e, double waited_for_partial);
   std::string TimedTranscribe(int64_t begin, int64_t end, bool is_final, double& seconds);
@@ -167,7 +168,6 @@ class CaptionStream {
   struct Speculation {
     int64_t start = -1, end = -1;  // the final range transcribed ahead of the endpoint
     int64_t voiced_end = -1;       // its last voiced sample: voice after it makes it stale
-    bool pending = false;          // still decoding on the background worker
     std::string text;
     double seconds = 0.0;  // its decode wall time
   };
