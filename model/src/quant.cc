@@ -235,8 +235,8 @@ void QuantizeBlock(const float* v, Format format, int8_t* q, uint16_t* scale, Ke
 
 void QuantizedMatrix::StoreBlock(int r, int b, const int8_t* q, uint16_t scale) {
   const int p = r / kPanelRows, lane = r % kPanelRows;
-  uint8_t* block = data_.data() + (static_cast<size_t>(p) * blocks_ + b) * panel_block_bytes_;
-  scales_[(static_cast<size_t>(p) * blocks_ + b) * kPanelRows + lane] = scale;
+  uint8_t* block = const_cast<uint8_t*>(panel_block(p, b));
+  mutable_panel_scales(p, b)[lane] = scale;
   // The row's bytes in line order, then 4 of them per 64-byte line (WeightByte): Q8 has the 8
   // groups of 4 weights on lines 0-7; Q4 has group i on line i's low nibbles and group i + 4 on
   // its high ones.
@@ -266,8 +266,13 @@ QuantizedMatrix QuantizedMatrix::QuantizeWith(int rows, int cols, Format format,
   m.blocks_ = (cols + kBlock - 1) / kBlock;
   m.panels_ = (rows + kPanelRows - 1) / kPanelRows;
   m.panel_block_bytes_ = PanelBlockBytes(format);
-  m.data_.resize(m.panel_block_bytes_ * m.blocks_ * m.panels_);  // every byte written below
-  m.scales_.resize(static_cast<size_t>(m.panels_) * m.blocks_ * kPanelRows);
+  m.group_bytes_ = kScaleGroupBlocks * (m.panel_block_bytes_ + kPanelRows * sizeof(uint16_t));
+  const int groups = (m.blocks_ + kScaleGroupBlocks - 1) / kScaleGroupBlocks;
+  m.panel_bytes_ = static_cast<size_t>(groups) * m.group_bytes_;
+  m.data_size_ = m.panel_bytes_ * m.panels_;
+  // Every byte is written below: the blocks by the quantizer, the last group's unused ones here.
+  m.data_.reset(static_cast<uint8_t*>(::operator new[](m.data_size_, std::align_val_t{64})));
+  const int unused_blocks = groups * kScaleGroupBlocks - m.blocks_;
   const Kernel kernel = QuantizerKernel();
   // Rows of one panel share bytes: each thread owns whole panels. Rows past the end (padding) are
   // zero rows, stored like any other; so are the columns past the end of the last block.
@@ -278,6 +283,10 @@ QuantizedMatrix QuantizedMatrix::QuantizeWith(int rows, int cols, Format format,
     uint16_t scale;
 #pragma omp for schedule(static)
     for (int p = 0; p < m.panels_; ++p) {
+      for (int b = m.blocks_; b < m.blocks_ + unused_blocks; ++b) {
+        std::memset(const_cast<uint8_t*>(m.panel_block(p, b)), 0, m.panel_block_bytes_);
+        std::memset(m.mutable_panel_scales(p, b), 0, kPanelRows * sizeof(uint16_t));
+      }
       for (int r = p * kPanelRows; r < (p + 1) * kPanelRows; ++r) {
         if (r < rows) {
           load_row(r, row.data());
@@ -591,9 +600,10 @@ EDDY_TARGET_VNNI void TileVnni(const PanelArgs& a) {
 
 // Products with a few activation rows (decode) are limited by reading the weights: one panel at a
 // time keeps each thread on one sequential stream, and the even/odd dot-product chains hide
-// dpbusd latency when there is a single row. The stream is also prefetched a few KiB ahead into
-// the outer caches: one core's out-of-order window alone keeps too few lines in flight to reach
-// its share of the memory bandwidth (3-15% faster decode here, most when the host is busy).
+// dpbusd latency when there is a single row. The stream (a group's weights and then its scales)
+// is also prefetched a few KiB ahead into the outer caches: one core's out-of-order window alone
+// keeps too few lines in flight to reach its share of the memory bandwidth (3-15% faster decode
+// here, most when the host is busy).
 constexpr size_t kDecodePrefetchBytes = 4096;
 
 template <Format F, int NC>
@@ -603,9 +613,13 @@ EDDY_TARGET_VNNI void PanelVnniFewRows(const PanelArgs& a) {
   for (auto& v : acc) v = _mm512_setzero_ps();
   for (int b = 0; b < blocks; ++b) {
     const uint8_t* wp = a.m->panel_block(a.panel, b);
-    // Prefetches never fault, so running past the end of the matrix is harmless.
-    for (size_t line = 0; line < PanelBlockBytes(F); line += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(wp) + kDecodePrefetchBytes + line, _MM_HINT_T2);
+    if (b % kScaleGroupBlocks == 0) {
+      // Prefetches never fault, so running past the end of the matrix is harmless.
+      constexpr size_t kGroupBytes =
+          kScaleGroupBlocks * (PanelBlockBytes(F) + kPanelRows * sizeof(uint16_t));
+      for (size_t line = 0; line < kGroupBytes; line += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(wp) + kDecodePrefetchBytes + line, _MM_HINT_T2);
+      }
     }
     __m512i w[8];
     if constexpr (F == Format::kQ8) {
@@ -750,9 +764,11 @@ void QuantizedMatrix::MatMulTMany(std::span<const QuantizedMatrix* const> matric
         {&m, panel, xa, 0, n, ys[mi], m.rows(), std::min(kGroupPanels, m.panels() - panel)});
   };
   if (n < kComputeBoundRows) {
-    // Memory-bound: each thread streams one contiguous share of the weights, which the hardware
-    // prefetchers follow (interleaved shares lose a third of the bandwidth).
-#pragma omp parallel for schedule(static) if (work > 65536)
+    // Memory-bound: each thread streams long contiguous runs of the weights, which the prefetchers
+    // follow (interleaved shares lose a third of the bandwidth); guided runs shrink towards the
+    // end so that a core slowed by other work does not hold up the product (static halves: 5%
+    // slower decode here).
+#pragma omp parallel for schedule(guided) if (work > 65536)
     for (int item = 0; item < total_groups; ++item) run(item);
   } else {
     // Compute-bound: a core slowed by other work (a capture thread, a neighbour on a shared host)

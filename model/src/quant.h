@@ -6,9 +6,12 @@
 // weights of each of the 16 rows: a VNNI dot product against 4 broadcast activation bytes then
 // advances 16 output rows at once, and the per-block float work (convert, scale, accumulate) is
 // done once per 16 rows instead of once per row. Rows and columns are zero-padded to whole panels
-// and blocks. Kernels: AVX-512 VNNI (register tiles of 4 activation rows by 2 panels), AVX2 and a
-// portable one, chosen at run time; all three accumulate in the same order with the same fused
-// multiply-adds, so they agree bit for bit.
+// and blocks. A panel is one contiguous run of memory in which every group of 4 blocks is followed
+// by their 16-row scales: a decode product then reads each thread's share of the matrix as a
+// single sequential stream (a separate scale array is a second stream per thread, which cost a
+// quarter of the bandwidth). Kernels: AVX-512 VNNI (register tiles of 4 activation rows by 2
+// panels), AVX2 and a portable one, chosen at run time; all three accumulate in the same order with
+// the same fused multiply-adds, so they agree bit for bit.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +26,8 @@ namespace eddy::quant {
 
 constexpr int kBlock = 32;
 constexpr int kPanelRows = 16;
+// Blocks whose scales are stored together, after their weights (one or two 64-byte lines).
+constexpr int kScaleGroupBlocks = 4;
 // Q8 weights are stored offset-binary (q + 128) so that VNNI's unsigned x signed product needs no
 // per-block sign fix-up; the offset is removed with the activation block sums.
 constexpr int kQ8Offset = 128;
@@ -63,7 +68,7 @@ class QuantizedMatrix {
   int cols() const { return cols_; }
   int blocks_per_row() const { return blocks_; }
   int panels() const { return panels_; }
-  size_t bytes() const { return data_.size() + scales_.size() * sizeof(uint16_t); }
+  size_t bytes() const { return data_size_; }
 
   // y[n, rows] = x[n, cols] * W^T with the given kernel (default: the best one).
   void MatMulT(const float* x, int n, float* y) const;
@@ -75,41 +80,40 @@ class QuantizedMatrix {
   // Dequantized row r (cols values).
   void DequantizeRow(int r, float* out) const;
 
-  // Packed storage of panel p, block b (bytes_per_panel_block() bytes) and its 16 f16 scales.
+  // Packed weights of panel p, block b and their 16 f16 scales.
   const uint8_t* panel_block(int p, int b) const {
-    return data_.data() + (static_cast<size_t>(p) * blocks_ + b) * panel_block_bytes_;
+    return group_start(p, b) + static_cast<size_t>(b % kScaleGroupBlocks) * panel_block_bytes_;
   }
   const uint16_t* panel_scales(int p, int b) const {
-    return scales_.data() + (static_cast<size_t>(p) * blocks_ + b) * kPanelRows;
+    return reinterpret_cast<const uint16_t*>(group_start(p, b) +
+                                             kScaleGroupBlocks * panel_block_bytes_) +
+           static_cast<size_t>(b % kScaleGroupBlocks) * kPanelRows;
   }
 
  private:
   template <typename LoadRow>
   static QuantizedMatrix QuantizeWith(int rows, int cols, Format format, LoadRow load_row);
   void StoreBlock(int r, int b, const int8_t* q, uint16_t scale);
+  uint8_t* group_start(int p, int b) const {
+    return data_.get() + static_cast<size_t>(p) * panel_bytes_ +
+           static_cast<size_t>(b / kScaleGroupBlocks) * group_bytes_;
+  }
+  uint16_t* mutable_panel_scales(int p, int b) { return const_cast<uint16_t*>(panel_scales(p, b)); }
+
+  struct AlignedFree {
+    void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t{64}); }
+  };
 
   Format format_ = Format::kQ8;
   int rows_ = 0, cols_ = 0, blocks_ = 0, panels_ = 0;
-  size_t panel_block_bytes_ = 0;
-  // Left uninitialised on allocation: quantizing writes every byte, and the pages are then first
-  // touched by the threads that fill them instead of by one zeroing pass.
-  template <typename T>
-  struct UninitializedAllocator : std::allocator<T> {
-    template <typename U>
-    struct rebind {
-      using other = UninitializedAllocator<U>;
-    };
-    template <typename U>
-    void construct(U* p) noexcept {
-      ::new (static_cast<void*>(p)) U;
-    }
-    template <typename U, typename... Args>
-    void construct(U* p, Args&&... args) {
-      ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-    }
-  };
-  std::vector<uint8_t, UninitializedAllocator<uint8_t>> data_;  // [panels, blocks, block bytes]
-  std::vector<uint16_t> scales_;                                // f16, [panels, blocks, 16]
+  size_t panel_block_bytes_ = 0;  // weights of one block of a panel
+  size_t group_bytes_ = 0;        // kScaleGroupBlocks blocks' weights, then their scales
+  size_t panel_bytes_ = 0;        // whole groups (the last one's unused blocks are zero)
+  // Cache-line aligned, so that no 64-byte weight line straddles two. Left uninitialised on
+  // allocation: quantizing writes every byte, and the pages are then first touched by the threads
+  // that fill them instead of by one zeroing pass.
+  std::unique_ptr<uint8_t[], AlignedFree> data_;  // [panels, groups, group bytes]
+  size_t data_size_ = 0;
 };
 
 float HalfToFloat(uint16_t h);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -159,6 +160,35 @@ TEST(Quant, ErrorAgainstFloatIsBounded) {
     for (size_t i = 0; i < y.size(); ++i) err[i] = y[i] - exact[i];
     EXPECT_LT(Rms(err) / Rms(exact), bound) << (format == Format::kQ8 ? "q8" : "q4");
     EXPECT_GT(Rms(err), 0.0);  // it is really quantized
+  }
+}
+
+// The packing (panels of 16 rows, each group of blocks followed by its scales, partial panels,
+// blocks and groups) is checked against the float weights themselves: every dequantized weight
+// lies within the rounding step of its block (q4 clamps one side at 7, up to a whole step).
+TEST(Quant, DequantizedRowsFollowTheWeights) {
+  for (auto [rows, cols] : {std::pair{33, 100}, std::pair{17, 257}, std::pair{5, 96},
+                            std::pair{48, 32 * kScaleGroupBlocks * 2}, std::pair{1, 1}}) {
+    const auto w = Gaussian(size_t(rows) * cols, 31 + rows, 0.1f);
+    for (Format f : {Format::kQ8, Format::kQ4}) {
+      const auto m = QuantizedMatrix::Quantize(w.data(), rows, cols, f);
+      std::vector<float> row(cols);
+      for (int r = 0; r < rows; ++r) {
+        m.DequantizeRow(r, row.data());
+        for (int b0 = 0; b0 < cols; b0 += kBlock) {
+          const int b1 = std::min(cols, b0 + kBlock);
+          float amax = 0.0f;
+          for (int c = b0; c < b1; ++c) amax = std::max(amax, std::fabs(w[size_t(r) * cols + c]));
+          const double step = f == Format::kQ8 ? amax / 127.0 : amax / 8.0;
+          const double tol = (f == Format::kQ8 ? 0.51 : 1.01) * step + 1e-7;
+          for (int c = b0; c < b1; ++c) {
+            ASSERT_NEAR(row[c], w[size_t(r) * cols + c], tol)
+                << (f == Format::kQ8 ? "q8 " : "q4 ") << rows << "x" << cols << " row " << r
+                << " col " << c;
+          }
+        }
+      }
+    }
   }
 }
 
