@@ -129,9 +129,6 @@ namespace {
 // Byte offset and nibble of weight k (0..31) of panel row r (0..15) inside a packed panel block.
 // Q8: group g = k / 4 of all 16 rows is one 64-byte line. Q4: lines h = 0..3 hold group h in their
 // low nibbles and group h + 4 in their high nibbles.
-constexpr size_t PanelBlockBytes(Format f) {
-  return f == Format::kQ8 ? kPanelRows * kBlock : kPanelRows * kBlock / 2;
-}
 inline size_t WeightByte(int r, int k) {
   return static_cast<size_t>((k / 4) % 4) * 64 + static_cast<size_t>(r) * 4 + k % 4;
 }
@@ -235,7 +232,7 @@ void QuantizeBlock(const float* v, Format format, int8_t* q, uint16_t* scale, Ke
 
 void QuantizedMatrix::StoreBlock(int r, int b, const int8_t* q, uint16_t scale) {
   const int p = r / kPanelRows, lane = r % kPanelRows;
-  uint8_t* block = const_cast<uint8_t*>(panel_block(p, b));
+  uint8_t* block = mutable_panel_block(p, b);
   mutable_panel_scales(p, b)[lane] = scale;
   // The row's bytes in line order, then 4 of them per 64-byte line (WeightByte): Q8 has the 8
   // groups of 4 weights on lines 0-7; Q4 has group i on line i's low nibbles and group i + 4 on
@@ -265,10 +262,8 @@ QuantizedMatrix QuantizedMatrix::QuantizeWith(int rows, int cols, Format format,
   m.cols_ = cols;
   m.blocks_ = (cols + kBlock - 1) / kBlock;
   m.panels_ = (rows + kPanelRows - 1) / kPanelRows;
-  m.panel_block_bytes_ = PanelBlockBytes(format);
-  m.group_bytes_ = kScaleGroupBlocks * (m.panel_block_bytes_ + kPanelRows * sizeof(uint16_t));
   const int groups = (m.blocks_ + kScaleGroupBlocks - 1) / kScaleGroupBlocks;
-  m.panel_bytes_ = static_cast<size_t>(groups) * m.group_bytes_;
+  m.panel_bytes_ = static_cast<size_t>(groups) * ScaleGroupBytes(format);
   m.data_size_ = m.panel_bytes_ * m.panels_;
   // Every byte is written below: the blocks by the quantizer, the last group's unused ones here.
   m.data_.reset(static_cast<uint8_t*>(::operator new[](m.data_size_, std::align_val_t{64})));
@@ -284,8 +279,8 @@ QuantizedMatrix QuantizedMatrix::QuantizeWith(int rows, int cols, Format format,
 #pragma omp for schedule(static)
     for (int p = 0; p < m.panels_; ++p) {
       for (int b = m.blocks_; b < m.blocks_ + unused_blocks; ++b) {
-        std::memset(const_cast<uint8_t*>(m.panel_block(p, b)), 0, m.panel_block_bytes_);
-        std::memset(m.mutable_panel_scales(p, b), 0, kPanelRows * sizeof(uint16_t));
+        std::memset(m.mutable_panel_block(p, b), 0, PanelBlockBytes(format));
+        std::memset(m.mutable_panel_scales(p, b), 0, kPanelScaleBytes);
       }
       for (int r = p * kPanelRows; r < (p + 1) * kPanelRows; ++r) {
         if (r < rows) {
@@ -439,11 +434,12 @@ inline int ValidRows(const PanelArgs& a) {
 template <Format F>
 void PanelPortable(const PanelArgs& a) {
   const int blocks = a.m->blocks_per_row(), valid = ValidRows(a);
+  const uint8_t* panel = a.m->panel(a.panel);
   for (int c = a.c0; c < a.c0 + a.nc; ++c) {
     float acc[kPanelRows] = {};
     for (int b = 0; b < blocks; ++b) {
-      const uint8_t* w = a.m->panel_block(a.panel, b);
-      const uint16_t* ws = a.m->panel_scales(a.panel, b);
+      const uint8_t* w = panel + BlockOffset(F, b);
+      const uint16_t* ws = reinterpret_cast<const uint16_t*>(panel + ScaleOffset(F, b));
       const size_t off = static_cast<size_t>(c) * blocks + b;
       const int8_t* xq = a.xa->q.data() + off * kBlock;
       for (int r = 0; r < kPanelRows; ++r) {
@@ -477,12 +473,13 @@ inline int32_t Load4(const int8_t* p) {
 template <Format F>
 EDDY_TARGET_AVX2 void PanelAvx2(const PanelArgs& a) {
   const int blocks = a.m->blocks_per_row(), valid = ValidRows(a);
+  const uint8_t* panel = a.m->panel(a.panel);
   const __m256i ones = _mm256_set1_epi16(1);
   for (int c = a.c0; c < a.c0 + a.nc; ++c) {
     __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int b = 0; b < blocks; ++b) {
-      const uint8_t* w = a.m->panel_block(a.panel, b);
-      const uint16_t* ws = a.m->panel_scales(a.panel, b);
+      const uint8_t* w = panel + BlockOffset(F, b);
+      const uint16_t* ws = reinterpret_cast<const uint16_t*>(panel + ScaleOffset(F, b));
       const size_t off = static_cast<size_t>(c) * blocks + b;
       const int8_t* xq = a.xa->q.data() + off * kBlock;
       const __m256 dx = _mm256_set1_ps(a.xa->scale[off]);
@@ -535,6 +532,8 @@ EDDY_TARGET_AVX2 void PanelAvx2(const PanelArgs& a) {
 template <Format F, int MR, int NP>
 EDDY_TARGET_VNNI void TileVnni(const PanelArgs& a) {
   const int blocks = a.m->blocks_per_row();
+  const uint8_t* panels[NP];
+  for (int p = 0; p < NP; ++p) panels[p] = a.m->panel(a.panel + p);
   __m512 acc[MR][NP];
   for (auto& row : acc) {
     for (auto& v : row) v = _mm512_setzero_ps();
@@ -549,7 +548,7 @@ EDDY_TARGET_VNNI void TileVnni(const PanelArgs& a) {
       for (int p = 0; p < NP; ++p) dot[i][p] = offset_sum;
     }
     const uint8_t* wp[NP];
-    for (int p = 0; p < NP; ++p) wp[p] = a.m->panel_block(a.panel + p, b);
+    for (int p = 0; p < NP; ++p) wp[p] = panels[p] + BlockOffset(F, b);
     if constexpr (F == Format::kQ8) {
       for (int g = 0; g < 8; ++g) {
         __m512i w[NP];
@@ -580,7 +579,7 @@ EDDY_TARGET_VNNI void TileVnni(const PanelArgs& a) {
     }
     for (int p = 0; p < NP; ++p) {
       const __m512 dw = _mm512_cvtph_ps(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.m->panel_scales(a.panel + p, b))));
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panels[p] + ScaleOffset(F, b))));
       for (int i = 0; i < MR; ++i) {
         const size_t off = static_cast<size_t>(a.c0 + i) * blocks + b;
         const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(a.xa->scale[off]));
@@ -611,40 +610,41 @@ EDDY_TARGET_VNNI void PanelVnniFewRows(const PanelArgs& a) {
   const int blocks = a.m->blocks_per_row();
   __m512 acc[NC];
   for (auto& v : acc) v = _mm512_setzero_ps();
-  for (int b = 0; b < blocks; ++b) {
-    const uint8_t* wp = a.m->panel_block(a.panel, b);
-    if (b % kScaleGroupBlocks == 0) {
-      // Prefetches never fault, so running past the end of the matrix is harmless.
-      constexpr size_t kGroupBytes =
-          kScaleGroupBlocks * (PanelBlockBytes(F) + kPanelRows * sizeof(uint16_t));
-      for (size_t line = 0; line < kGroupBytes; line += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(wp) + kDecodePrefetchBytes + line, _MM_HINT_T2);
-      }
+  const uint8_t* group = a.m->panel(a.panel);
+  for (int b0 = 0; b0 < blocks; b0 += kScaleGroupBlocks, group += ScaleGroupBytes(F)) {
+    // Prefetches never fault, so running past the end of the matrix is harmless.
+    for (size_t line = 0; line < ScaleGroupBytes(F); line += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(group) + kDecodePrefetchBytes + line, _MM_HINT_T2);
     }
-    __m512i w[8];
-    if constexpr (F == Format::kQ8) {
-      for (int g = 0; g < 8; ++g) w[g] = _mm512_loadu_si512(wp + g * 64);
-    } else {
-      const __m512i mask = _mm512_set1_epi8(0x0f);
-      for (int h = 0; h < 4; ++h) {
-        const __m512i raw = _mm512_loadu_si512(wp + h * 64);
-        w[h] = _mm512_and_si512(raw, mask);
-        w[h + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), mask);
+    const int group_blocks = std::min(kScaleGroupBlocks, blocks - b0);
+    for (int j = 0; j < group_blocks; ++j) {
+      const int b = b0 + j;
+      const uint8_t* wp = group + BlockOffset(F, j);
+      __m512i w[8];
+      if constexpr (F == Format::kQ8) {
+        for (int g = 0; g < 8; ++g) w[g] = _mm512_loadu_si512(wp + g * 64);
+      } else {
+        const __m512i mask = _mm512_set1_epi8(0x0f);
+        for (int h = 0; h < 4; ++h) {
+          const __m512i raw = _mm512_loadu_si512(wp + h * 64);
+          w[h] = _mm512_and_si512(raw, mask);
+          w[h + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), mask);
+        }
       }
-    }
-    const __m512 dw = _mm512_cvtph_ps(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.m->panel_scales(a.panel, b))));
-    for (int c = 0; c < NC; ++c) {
-      const size_t off = static_cast<size_t>(a.c0 + c) * blocks + b;
-      const int8_t* xq = a.xa->q.data() + off * kBlock;
-      __m512i even = _mm512_set1_epi32(-kOffset<F> * a.xa->sum[off]);
-      __m512i odd = _mm512_setzero_si512();
-      for (int g = 0; g < 8; g += 2) {
-        even = _mm512_dpbusd_epi32(even, w[g], _mm512_set1_epi32(Load4(xq + 4 * g)));
-        odd = _mm512_dpbusd_epi32(odd, w[g + 1], _mm512_set1_epi32(Load4(xq + 4 * g + 4)));
+      const __m512 dw = _mm512_cvtph_ps(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + ScaleOffset(F, j))));
+      for (int c = 0; c < NC; ++c) {
+        const size_t off = static_cast<size_t>(a.c0 + c) * blocks + b;
+        const int8_t* xq = a.xa->q.data() + off * kBlock;
+        __m512i even = _mm512_set1_epi32(-kOffset<F> * a.xa->sum[off]);
+        __m512i odd = _mm512_setzero_si512();
+        for (int g = 0; g < 8; g += 2) {
+          even = _mm512_dpbusd_epi32(even, w[g], _mm512_set1_epi32(Load4(xq + 4 * g)));
+          odd = _mm512_dpbusd_epi32(odd, w[g + 1], _mm512_set1_epi32(Load4(xq + 4 * g + 4)));
+        }
+        const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(a.xa->scale[off]));
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(even, odd)), d, acc[c]);
       }
-      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(a.xa->scale[off]));
-      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(even, odd)), d, acc[c]);
     }
   }
   const __mmask16 mask = static_cast<__mmask16>((1u << ValidRows(a)) - 1);

@@ -26,14 +26,35 @@ namespace eddy::quant {
 
 constexpr int kBlock = 32;
 constexpr int kPanelRows = 16;
-// Blocks whose scales are stored together, after their weights (one or two 64-byte lines).
-constexpr int kScaleGroupBlocks = 4;
+
 // Q8 weights are stored offset-binary (q + 128) so that VNNI's unsigned x signed product needs no
 // per-block sign fix-up; the offset is removed with the activation block sums.
 constexpr int kQ8Offset = 128;
 constexpr int kQ4Offset = 8;
 
 enum class Format { kQ8, kQ4 };
+
+// Panel layout. Blocks whose scales are stored together, after their weights (one or two 64-byte
+// lines), and the offsets of block b's weights and scales from the start of its panel.
+constexpr int kScaleGroupBlocks = 4;
+constexpr size_t PanelBlockBytes(Format f) {
+  return f == Format::kQ8 ? kPanelRows * kBlock : kPanelRows * kBlock / 2;
+}
+constexpr size_t kPanelScaleBytes = kPanelRows * sizeof(uint16_t);
+constexpr size_t ScaleGroupBytes(Format f) {
+  return kScaleGroupBlocks * (PanelBlockBytes(f) + kPanelScaleBytes);
+}
+constexpr size_t BlockOffset(Format f, int b) {
+  const unsigned group = static_cast<unsigned>(b) / kScaleGroupBlocks;
+  const unsigned in_group = static_cast<unsigned>(b) % kScaleGroupBlocks;
+  return group * ScaleGroupBytes(f) + in_group * PanelBlockBytes(f);
+}
+constexpr size_t ScaleOffset(Format f, int b) {
+  const unsigned group = static_cast<unsigned>(b) / kScaleGroupBlocks;
+  const unsigned in_group = static_cast<unsigned>(b) % kScaleGroupBlocks;
+  return group * ScaleGroupBytes(f) + kScaleGroupBlocks * PanelBlockBytes(f) +
+         in_group * kPanelScaleBytes;
+}
 enum class Kernel { kPortable, kAvx2, kAvx512Vnni };
 
 const char* KernelName(Kernel k);
@@ -80,24 +101,18 @@ class QuantizedMatrix {
   // Dequantized row r (cols values).
   void DequantizeRow(int r, float* out) const;
 
-  // Packed weights of panel p, block b and their 16 f16 scales.
-  const uint8_t* panel_block(int p, int b) const {
-    return group_start(p, b) + static_cast<size_t>(b % kScaleGroupBlocks) * panel_block_bytes_;
-  }
+  // Start of panel p; packed weights of its block b and their 16 f16 scales.
+  const uint8_t* panel(int p) const { return data_.get() + static_cast<size_t>(p) * panel_bytes_; }
+  const uint8_t* panel_block(int p, int b) const { return panel(p) + BlockOffset(format_, b); }
   const uint16_t* panel_scales(int p, int b) const {
-    return reinterpret_cast<const uint16_t*>(group_start(p, b) +
-                                             kScaleGroupBlocks * panel_block_bytes_) +
-           static_cast<size_t>(b % kScaleGroupBlocks) * kPanelRows;
+    return reinterpret_cast<const uint16_t*>(panel(p) + ScaleOffset(format_, b));
   }
 
  private:
   template <typename LoadRow>
   static QuantizedMatrix QuantizeWith(int rows, int cols, Format format, LoadRow load_row);
   void StoreBlock(int r, int b, const int8_t* q, uint16_t scale);
-  uint8_t* group_start(int p, int b) const {
-    return data_.get() + static_cast<size_t>(p) * panel_bytes_ +
-           static_cast<size_t>(b / kScaleGroupBlocks) * group_bytes_;
-  }
+  uint8_t* mutable_panel_block(int p, int b) { return const_cast<uint8_t*>(panel_block(p, b)); }
   uint16_t* mutable_panel_scales(int p, int b) { return const_cast<uint16_t*>(panel_scales(p, b)); }
 
   struct AlignedFree {
@@ -106,9 +121,7 @@ class QuantizedMatrix {
 
   Format format_ = Format::kQ8;
   int rows_ = 0, cols_ = 0, blocks_ = 0, panels_ = 0;
-  size_t panel_block_bytes_ = 0;  // weights of one block of a panel
-  size_t group_bytes_ = 0;        // kScaleGroupBlocks blocks' weights, then their scales
-  size_t panel_bytes_ = 0;        // whole groups (the last one's unused blocks are zero)
+  size_t panel_bytes_ = 0;  // whole scale groups (the last one's unused blocks are zero)
   // Cache-line aligned, so that no 64-byte weight line straddles two. Left uninitialised on
   // allocation: quantizing writes every byte, and the pages are then first touched by the threads
   // that fill them instead of by one zeroing pass.
