@@ -219,6 +219,13 @@ int RunBench(const BenchOptions& opts) {
     r["mimi_frame_ms"] = nullptr;  // no Mimi checkpoint in this directory
   }
 
+  // After the peak RSS: the buffer must not count as the model's memory. Decode reads every
+  // backbone weight once per token, so this is how close it comes to the memory bandwidth.
+  Progress("memory read bandwidth");
+  r["read_gb_s"] = MeasureReadBandwidth(size_t{512} << 20) / 1e9;
+  r["decode_weight_gb_s"] =
+      static_cast<double>(lfm.weight_bytes()) * r["decode_tok_s"].get<double>() / 1e9;
+
   if (opts.accuracy_steps > 0) {
     Progress("accuracy against the checkpoint's precision");
     AudioModelOptions native;
@@ -250,6 +257,10 @@ int RunBench(const BenchOptions& opts) {
   std::printf("  %-34s %10.1f tok/s\n", "prefill, 256 tokens", r["prefill256_tok_s"].get<double>());
   std::printf("  %-34s %10.1f tok/s\n", "decode (text, incl. logits)",
               r["decode_tok_s"].get<double>());
+  std::printf("  %-34s %10.1f GB/s (%.0f%% of a plain read: %.1f GB/s)\n", "  weights streamed",
+              r["decode_weight_gb_s"].get<double>(),
+              100.0 * r["decode_weight_gb_s"].get<double>() / r["read_gb_s"].get<double>(),
+              r["read_gb_s"].get<double>());
   std::printf("  %-34s %10.1f frames/s (real time: 12.5)\n", "audio frames (depthformer + step)",
               r["audio_frames_s"].get<double>());
   std::printf("  %-34s %10.3f\n", "encoder real-time factor", r["encoder_rtf"].get<double>());

@@ -19,6 +19,10 @@ const char* QuantKernelName() {
   return quant::KernelName(quant::BestKernel());
 }
 
+double MeasureReadBandwidth(size_t bytes) {
+  return ops::ReadBandwidth(bytes, 4);
+}
+
 std::shared_ptr<const AudioModel> AudioModel::Load(const std::filesystem::path& dir,
                                                    const AudioModelOptions& options) {
   auto model = std::shared_ptr<AudioModel>(new AudioModel());

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -451,6 +452,24 @@ void SetNumThreads(int n) {
 
 int NumThreads() {
   return omp_get_max_threads();
+}
+
+double ReadBandwidth(size_t bytes, int passes) {
+  std::vector<uint64_t> buffer(std::max<size_t>(1, bytes / sizeof(uint64_t)), 1);
+  const long n = static_cast<long>(buffer.size());
+  double best = 0.0;
+  uint64_t total = 0;
+  for (int pass = 0; pass < passes; ++pass) {
+    uint64_t sum = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel for schedule(static) reduction(+ : sum)
+    for (long i = 0; i < n; ++i) sum += buffer[i];
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / s);
+    total += sum;
+  }
+  // The sums are used, so the reads cannot be optimised away.
+  return total == static_cast<uint64_t>(n) * passes ? best : 0.0;
 }
 
 }  // namespace eddy::ops

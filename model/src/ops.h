@@ -106,5 +106,8 @@ void SiluGateRows(float* gate, const float* up, int n, int width);
 // Number of worker threads used by heavy ops (OpenMP). 0 = physical cores.
 void SetNumThreads(int n);
 int NumThreads();
+// Bytes per second that a plain read of a `bytes` buffer reaches on the worker threads (best of
+// `passes`): the memory bandwidth that bounds a decode step, which reads every weight once.
+double ReadBandwidth(size_t bytes, int passes);
 
 }  // namespace eddy::ops

@@ -44,6 +44,10 @@ void SetComputeThreads(int threads);
 int ComputeThreads();
 // The quantized-product kernel this CPU runs ("avx512-vnni", "avx2" or "portable").
 const char* QuantKernelName();
+// Bytes per second a plain parallel read of a buffer of `bytes` reaches on the compute threads
+// (best of a few passes): the memory bandwidth that bounds decoding, which reads every weight once
+// per step.
+double MeasureReadBandwidth(size_t bytes);
 
 class AudioModel {
  public:
