@@ -4,10 +4,14 @@
 // stated bounds. Timings are printed, never asserted.
 //
 // Bounds: a random network has no structure that absorbs rounding noise, so a layer's relative
-// error grows through all 16 layers and the tied text head. Measured on one seed: q8 rms 0.10,
-// top-1 0.94; q4 rms 0.82, top-1 near 0 (4-bit noise, an eighth of each block's largest weight,
-// swamps random logits; trained weights are far more forgiving). The q4 bound only says the
-// quantized model is still the same model (errors below the logits' own size).
+// error grows through all 16 layers and the tied text head. Measured over 48 steps on seeds 1, 3
+// and 7: q8 rms 0.09-0.10, top-1 0.77-0.85; q4 rms about 0.8, top-1 near 0 (4-bit noise, an eighth
+// of each block's largest weight, swamps random logits; trained weights are far more forgiving).
+// Random logits over 65536 tokens have small top-1 margins, so each step's agreement is a coin
+// with p near 0.8: over 32 steps a bound of 0.5 sits more than 3 standard deviations below any of
+// those seeds (8 steps with 0.75 failed on seed 1), while a broken q8 agrees on almost no step.
+// The q4 bound only says the quantized model is still the same model (errors below the logits'
+// own size).
 #include <gtest/gtest.h>
 
 #include <array>
@@ -47,7 +51,7 @@ class FullSize : public ::testing::Test {
         std::string(EDDY_BINARY) + " bench --json --threads 2 -m " + dir_.string() + " --quant " +
             quant +
             " --decode-tokens 8 --audio-frames 2 --encoder-seconds 2 --mimi-frames 10 "
-            "--accuracy-steps 8 2>/dev/null",
+            "--accuracy-steps 32 2>/dev/null",
         &status);
     EXPECT_EQ(status, 0) << out;
     std::printf("%s\n", out.c_str());
@@ -55,12 +59,14 @@ class FullSize : public ::testing::Test {
   }
 
   static void ExpectDocumentedKeys(const nlohmann::json& j) {
-    for (const char* key :
-         {"quant", "threads", "load_s", "prefill64_tok_s", "prefill256_tok_s", "decode_tok_s",
-          "audio_frames_s", "encoder_rtf", "mimi_frame_ms", "peak_rss_mb", "weight_mb"}) {
+    for (const char* key : {"quant", "threads", "load_s", "prefill64_tok_s", "prefill256_tok_s",
+                            "decode_tok_s", "audio_frames_s", "encoder_rtf", "mimi_frame_ms",
+                            "peak_rss_mb", "weight_mb", "read_gb_s", "decode_weight_gb_s"}) {
       EXPECT_TRUE(j.contains(key)) << key;
     }
     EXPECT_GT(j.at("decode_tok_s").get<double>(), 0.0);
+    EXPECT_GT(j.at("read_gb_s").get<double>(), 0.0);
+    EXPECT_GT(j.at("decode_weight_gb_s").get<double>(), 0.0);
     EXPECT_GT(j.at("mimi_frame_ms").get<double>(), 0.0);
     EXPECT_LE(j.at("peak_rss_mb").get<double>(), 1.15 * j.at("weight_mb").get<double>());
   }
@@ -73,7 +79,7 @@ TEST_F(FullSize, Q8BenchAndAgreement) {
   const auto j = Bench("q8");
   ExpectDocumentedKeys(j);
   EXPECT_LT(j.at("logit_rms_rel_err").get<double>(), 0.25);
-  EXPECT_GE(j.at("top1_agreement").get<double>(), 0.75);
+  EXPECT_GE(j.at("top1_agreement").get<double>(), 0.5);
 }
 
 TEST_F(FullSize, Q4BenchAndAgreement) {
