@@ -238,6 +238,7 @@ int RunBench(const BenchOptions& opts) {
     r["logit_rms_rel_err"] = a.rms_relative_error;
     r["logit_max_rel_err"] = a.max_relative_error;
     r["top1_agreement"] = a.top1;
+    r["top5_agreement"] = a.top5;
   }
 
   if (opts.json) {
@@ -271,10 +272,12 @@ int RunBench(const BenchOptions& opts) {
   std::printf("  %-34s %10.0f MiB (%.2fx the weights)\n", "peak RSS",
               r["peak_rss_mb"].get<double>(), r["rss_per_weight"].get<double>());
   if (opts.accuracy_steps > 0) {
-    std::printf("  %-34s %10.4f rms, %.4f max (relative), top-1 agreement %.3f over %d steps\n",
-                "logits vs checkpoint precision", r["logit_rms_rel_err"].get<double>(),
-                r["logit_max_rel_err"].get<double>(), r["top1_agreement"].get<double>(),
-                opts.accuracy_steps);
+    std::printf(
+        "  %-34s %10.4f rms, %.4f max (relative), top-1 agreement %.3f, top-5 %.3f over %d "
+        "steps\n",
+        "logits vs checkpoint precision", r["logit_rms_rel_err"].get<double>(),
+        r["logit_max_rel_err"].get<double>(), r["top1_agreement"].get<double>(),
+        r["top5_agreement"].get<double>(), opts.accuracy_steps);
   }
   return 0;
 }

@@ -481,7 +481,7 @@ LogitAgreement CompareGreedyDecode(const Lfm2Model& reference, const Lfm2Model& 
   last_cand.erase(last_cand.begin(), last_cand.end() - d);
   LogitAgreement a;
   a.steps = steps;
-  int agree = 0;
+  int agree = 0, in_top5 = 0;
   for (int step = 0; step < steps; ++step) {
     const std::vector<float> l_ref = reference.TextLogits(last_ref.data());
     const std::vector<float> l_cand = candidate.TextLogits(last_cand.data());
@@ -497,11 +497,18 @@ LogitAgreement CompareGreedyDecode(const Lfm2Model& reference, const Lfm2Model& 
     a.rms_relative_error =
         std::max(a.rms_relative_error, std::sqrt(sum_diff / std::max(sum_ref, 1e-30)));
     const int token = ArgMax(l_ref.data(), static_cast<int>(l_ref.size()));
-    agree += token == ArgMax(l_cand.data(), static_cast<int>(l_cand.size()));
+    const int picked = ArgMax(l_cand.data(), static_cast<int>(l_cand.size()));
+    agree += token == picked;
+    // Reference logits above the picked one's (ties count for the pick): fewer than 5 puts the
+    // pick in the reference's top 5.
+    int above = 0;
+    for (float v : l_ref) above += v > l_ref[picked];
+    in_top5 += above < 5;
     last_ref = reference.Forward(reference.EmbedText({token}), cache_ref);
     last_cand = candidate.Forward(candidate.EmbedText({token}), cache_cand);
   }
   a.top1 = steps > 0 ? static_cast<double>(agree) / steps : 1.0;
+  a.top5 = steps > 0 ? static_cast<double>(in_top5) / steps : 1.0;
   return a;
 }
 

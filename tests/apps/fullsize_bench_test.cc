@@ -4,14 +4,14 @@
 // stated bounds. Timings are printed, never asserted.
 //
 // Bounds: a random network has no structure that absorbs rounding noise, so a layer's relative
-// error grows through all 16 layers and the tied text head. Measured over 48 steps on seeds 1, 3
-// and 7: q8 rms 0.09-0.10, top-1 0.77-0.85; q4 rms about 0.8, top-1 near 0 (4-bit noise, an eighth
-// of each block's largest weight, swamps random logits; trained weights are far more forgiving).
-// Random logits over 65536 tokens have small top-1 margins, so each step's agreement is a coin
-// with p near 0.8: over 32 steps a bound of 0.5 sits more than 3 standard deviations below any of
-// those seeds (8 steps with 0.75 failed on seed 1), while a broken q8 agrees on almost no step.
-// The q4 bound only says the quantized model is still the same model (errors below the logits'
-// own size).
+// error grows through all 16 layers and the tied text head. Measured over 32-48 steps on seeds 1,
+// 3 and 7: q8 rms 0.09-0.10, top-1 0.77-0.88, top-5 1.0; q4 rms 0.86-0.91, top-1 and top-5 near
+// 0.1 (4-bit noise, an eighth of each block's largest weight, swamps random logits; trained
+// weights are far more forgiving). Random logits over 65536 tokens have small top-1 margins, so
+// top-1 flips often and greedy decoding repeats itself (fewer independent steps than it seems):
+// its bound is loose, and top-5 (the pick among the checkpoint's five best) carries the q8 check.
+// The q4 bound only says the quantized model is still the same model: logits unrelated to the
+// checkpoint's, of the same size, would be sqrt(2) = 1.41 apart.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -80,12 +80,13 @@ TEST_F(FullSize, Q8BenchAndAgreement) {
   ExpectDocumentedKeys(j);
   EXPECT_LT(j.at("logit_rms_rel_err").get<double>(), 0.25);
   EXPECT_GE(j.at("top1_agreement").get<double>(), 0.5);
+  EXPECT_GE(j.at("top5_agreement").get<double>(), 0.9);
 }
 
 TEST_F(FullSize, Q4BenchAndAgreement) {
   const auto j = Bench("q4");
   ExpectDocumentedKeys(j);
-  EXPECT_LT(j.at("logit_rms_rel_err").get<double>(), 1.0);
+  EXPECT_LT(j.at("logit_rms_rel_err").get<double>(), 1.2);
 }
 
 }  // namespace

@@ -3,9 +3,16 @@
 // tokens), and each step's text logits are compared. Bounds follow from the formats' step sizes:
 // bf16 keeps 8 mantissa bits (relative rounding 2^-9 per weight), q8 1/127 of each 32-block's
 // largest magnitude, q4 1/8 of it; the errors of a layer's many products add up like random
-// noise, and they compound over the layers. Near-ties in a random model's flat logits make top-1
-// agreement the looser measure. Measured on the default golden set (hidden size 32): rms error
-// bf16 0.008, q8 0.04, q4 0.54; top-1 agreement 1.0, 1.0, 0.94.
+// noise, and they compound over the layers. A random model's logits are flat, so top-1 flips at
+// its near-ties on the smallest error; top-5 (the pick among float32's five best) is the robust
+// measure, and random logits would land there about 5 / vocab of the time.
+//
+// The bounds hold with headroom over the default golden set and over 30 reshuffled copies of its
+// weights (same shapes, every tensor's values but the norms permuted with another seed), 32 steps
+// each:
+//   bf16: rms 0.005-0.017, top-1 0.97-1.0, top-5 1.0
+//   q8:   rms 0.026-0.091, top-1 0.91-1.0, top-5 1.0
+//   q4:   rms 0.27-0.81,   top-1 0.16-1.0, top-5 0.91-1.0
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -35,8 +42,8 @@ LogitAgreement CompareWithFloat32(const std::string& format, int steps) {
                                                reference->AssembleEmbeddings(prompt), steps);
   std::printf(
       "%s vs f32 over %d greedy steps: relative logit error rms %.4f, max %.4f; top-1 agreement "
-      "%.3f\n",
-      format.c_str(), steps, a.rms_relative_error, a.max_relative_error, a.top1);
+      "%.3f, top-5 %.3f\n",
+      format.c_str(), steps, a.rms_relative_error, a.max_relative_error, a.top1, a.top5);
   return a;
 }
 
@@ -44,24 +51,28 @@ constexpr int kSteps = 32;
 
 TEST(QuantAccuracy, Bf16AgreesWithFloat32) {
   const LogitAgreement a = CompareWithFloat32("bf16", kSteps);
-  EXPECT_LT(a.rms_relative_error, 0.03);
+  EXPECT_LT(a.rms_relative_error, 0.05);
   EXPECT_GE(a.top1, 0.9);
+  EXPECT_GE(a.top5, 0.95);
 }
 
 TEST(QuantAccuracy, Q8AgreesWithFloat32) {
   const LogitAgreement a = CompareWithFloat32("q8", kSteps);
-  EXPECT_LT(a.rms_relative_error, 0.1);
-  EXPECT_GE(a.top1, 0.85);
+  EXPECT_LT(a.rms_relative_error, 0.2);
+  EXPECT_GE(a.top1, 0.75);
+  EXPECT_GE(a.top5, 0.95);
 }
 
 TEST(QuantAccuracy, Q4AgreesWithFloat32) {
   const LogitAgreement a = CompareWithFloat32("q4", kSteps);
   // A 4-bit step is an eighth of the block's largest weight: on a model as narrow as the golden one
-  // (hidden size 32, one block per row) that is most of the signal of a product. Other golden sets
-  // (other seeds, sizes) land elsewhere, so the bound is the meaningful limit: logits that still
-  // follow float32's (unrelated ones of the same size would be about 1.4 apart).
+  // (hidden size 32, one block per row) that is most of the signal of a product, so top-1 follows
+  // float32 only where its margin is clear and says more about the margins than about the format
+  // (0.16 to 1.0 above); it is reported, not bounded. The bounds say the logits still follow
+  // float32's: unrelated ones of the same size would be about 1.4 apart and would pick one of
+  // float32's five best tokens almost never.
   EXPECT_LT(a.rms_relative_error, 1.0);
-  EXPECT_GE(a.top1, 0.5);
+  EXPECT_GE(a.top5, 0.75);
 }
 
 // The kernels are bit-identical, so a quantized model decodes to the same logits on every CPU.
