@@ -60,6 +60,10 @@ TEST(ChatGolden, InterleavedTurn1) {
   const auto dir = eddy::test::GoldenDir() / "model" / "outputs" / "f_e2e" / "interleaved_turn1";
   const auto codes = eddy::test::LoadNpy(dir / "out_audio_codes.npy");  // [codebooks, frames]
   const auto modality = eddy::test::LoadNpy(dir / "out_modality.npy");
+  if (codes.dim(1) == 0) {
+    GTEST_SKIP() << "SKIPPED: this golden set's interleaved_turn1 has no audio frames, so there "
+                    "is no speech to compare";
+  }
   const auto out_wav = std::filesystem::temp_directory_path() / "eddy_chat_golden.wav";
   int status = 0;
   const std::string out =
@@ -100,6 +104,11 @@ TEST(ChatGolden, InterleavedTurn1WithLfm25Detokenizer) {
   const auto dir = eddy::test::GoldenDir() / "model" / "outputs" / "f_e2e" / "interleaved_turn1";
   const auto codes = eddy::test::LoadNpy(dir / "out_audio_codes.npy");  // [codebooks, frames]
   const auto modality = eddy::test::LoadNpy(dir / "out_modality.npy");
+  if (codes.dim(0) != eddy::Lfm25Detokenizer::kCodebooks) {
+    GTEST_SKIP() << "SKIPPED: this golden set's model has " << codes.dim(0)
+                 << " codebooks; the LFM2.5 audio detokenizer takes exactly "
+                 << eddy::Lfm25Detokenizer::kCodebooks;
+  }
   const fs::path model = fs::temp_directory_path() / "eddy_chat_lfm25_model";
   fs::remove_all(model);
   fs::create_directories(model);

@@ -67,7 +67,8 @@ TEST_F(EncoderGolden, OutputLength) {
   const auto meta = nlohmann::json::parse(in);
   EXPECT_EQ(meta.at("mel_frames").get<int>(), r.mel_frames);
   EXPECT_EQ(meta.at("encoded_len").get<int>(), ConformerEncoder::OutputFrames(r.mel_frames));
-  EXPECT_EQ(meta.at("mel2emb_len").get<int>(), (r.mel_frames + 7) / 8);
+  const int factor = r.config.encoder.subsampling_factor;
+  EXPECT_EQ(meta.at("mel2emb_len").get<int>(), (r.mel_frames + factor - 1) / factor);
   EXPECT_EQ(r.trace.adapter_out.rows(), meta.at("encoded_len").get<int>());
 }
 
