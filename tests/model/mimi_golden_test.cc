@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -82,6 +84,9 @@ TEST(MimiGolden, Waveform) {
 
 TEST(MimiGolden, WaveformStreaming) {
   const GoldenCase g = LoadCase();
+  std::ifstream meta_in(GoldenFile("model/outputs/e_mimi/meta.json"));
+  const auto frame_samples = nlohmann::json::parse(meta_in).at("frame_samples");
+  ASSERT_EQ(static_cast<int>(frame_samples.size()), g.frames);
   MimiDecoderStream stream(g.decoder);
   const int k = stream.num_codebooks();
   std::vector<float> wave;
@@ -89,7 +94,7 @@ TEST(MimiGolden, WaveformStreaming) {
     std::vector<int> frame(k);
     for (int i = 0; i < k; ++i) frame[i] = g.codes[static_cast<size_t>(i) * g.frames + t];
     const std::vector<float> samples = stream.Step(frame);
-    ASSERT_EQ(static_cast<int>(samples.size()), g.decoder->config().samples_per_frame());
+    ASSERT_EQ(static_cast<int>(samples.size()), frame_samples[t].get<int>()) << "frame " << t;
     wave.insert(wave.end(), samples.begin(), samples.end());
   }
   ExpectMatches(wave, "waveform_streaming.npy", 0.0, kWaveformAbsoluteTolerance);
