@@ -143,6 +143,12 @@ inline int StoredWeight(const uint8_t* block, int r, int k) {
   }
 }
 
+// Block b's 16 row scales inside a panel of format F.
+template <Format F>
+inline const uint16_t* BlockScales(const uint8_t* panel, int b) {
+  return reinterpret_cast<const uint16_t*>(panel + ScaleOffset(F, b));
+}
+
 template <Format F>
 constexpr int kOffset = F == Format::kQ8 ? kQ8Offset : kQ4Offset;
 
@@ -439,7 +445,7 @@ void PanelPortable(const PanelArgs& a) {
     float acc[kPanelRows] = {};
     for (int b = 0; b < blocks; ++b) {
       const uint8_t* w = panel + BlockOffset(F, b);
-      const uint16_t* ws = reinterpret_cast<const uint16_t*>(panel + ScaleOffset(F, b));
+      const uint16_t* ws = BlockScales<F>(panel, b);
       const size_t off = static_cast<size_t>(c) * blocks + b;
       const int8_t* xq = a.xa->q.data() + off * kBlock;
       for (int r = 0; r < kPanelRows; ++r) {
@@ -479,7 +485,7 @@ EDDY_TARGET_AVX2 void PanelAvx2(const PanelArgs& a) {
     __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int b = 0; b < blocks; ++b) {
       const uint8_t* w = panel + BlockOffset(F, b);
-      const uint16_t* ws = reinterpret_cast<const uint16_t*>(panel + ScaleOffset(F, b));
+      const uint16_t* ws = BlockScales<F>(panel, b);
       const size_t off = static_cast<size_t>(c) * blocks + b;
       const int8_t* xq = a.xa->q.data() + off * kBlock;
       const __m256 dx = _mm256_set1_ps(a.xa->scale[off]);
@@ -579,7 +585,7 @@ EDDY_TARGET_VNNI void TileVnni(const PanelArgs& a) {
     }
     for (int p = 0; p < NP; ++p) {
       const __m512 dw = _mm512_cvtph_ps(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panels[p] + ScaleOffset(F, b))));
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(BlockScales<F>(panels[p], b))));
       for (int i = 0; i < MR; ++i) {
         const size_t off = static_cast<size_t>(a.c0 + i) * blocks + b;
         const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(a.xa->scale[off]));
@@ -632,7 +638,7 @@ EDDY_TARGET_VNNI void PanelVnniFewRows(const PanelArgs& a) {
         }
       }
       const __m512 dw = _mm512_cvtph_ps(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + ScaleOffset(F, j))));
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(BlockScales<F>(group, j))));
       for (int c = 0; c < NC; ++c) {
         const size_t off = static_cast<size_t>(a.c0 + c) * blocks + b;
         const int8_t* xq = a.xa->q.data() + off * kBlock;

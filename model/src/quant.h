@@ -19,14 +19,12 @@
 #include <new>
 #include <span>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace eddy::quant {
 
 constexpr int kBlock = 32;
 constexpr int kPanelRows = 16;
-
 // Q8 weights are stored offset-binary (q + 128) so that VNNI's unsigned x signed product needs no
 // per-block sign fix-up; the offset is removed with the activation block sums.
 constexpr int kQ8Offset = 128;
@@ -44,17 +42,17 @@ constexpr size_t kPanelScaleBytes = kPanelRows * sizeof(uint16_t);
 constexpr size_t ScaleGroupBytes(Format f) {
   return kScaleGroupBlocks * (PanelBlockBytes(f) + kPanelScaleBytes);
 }
+constexpr size_t GroupOffset(Format f, int b) {
+  return static_cast<unsigned>(b) / kScaleGroupBlocks * ScaleGroupBytes(f);
+}
 constexpr size_t BlockOffset(Format f, int b) {
-  const unsigned group = static_cast<unsigned>(b) / kScaleGroupBlocks;
-  const unsigned in_group = static_cast<unsigned>(b) % kScaleGroupBlocks;
-  return group * ScaleGroupBytes(f) + in_group * PanelBlockBytes(f);
+  return GroupOffset(f, b) + static_cast<unsigned>(b) % kScaleGroupBlocks * PanelBlockBytes(f);
 }
 constexpr size_t ScaleOffset(Format f, int b) {
-  const unsigned group = static_cast<unsigned>(b) / kScaleGroupBlocks;
-  const unsigned in_group = static_cast<unsigned>(b) % kScaleGroupBlocks;
-  return group * ScaleGroupBytes(f) + kScaleGroupBlocks * PanelBlockBytes(f) +
-         in_group * kPanelScaleBytes;
+  return GroupOffset(f, b) + kScaleGroupBlocks * PanelBlockBytes(f) +
+         static_cast<unsigned>(b) % kScaleGroupBlocks * kPanelScaleBytes;
 }
+
 enum class Kernel { kPortable, kAvx2, kAvx512Vnni };
 
 const char* KernelName(Kernel k);
